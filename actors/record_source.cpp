@@ -1,0 +1,273 @@
+#include "actors/record_source.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+#include <caf/all.hpp>
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+
+#include "policies/credit.hpp"
+#include "policies/partitioning.hpp"
+#include "runtime/json_text.hpp"
+#include "runtime/record_template.hpp"
+
+namespace sinfer {
+
+namespace {
+
+/// Records per (read) step before yielding the thread.
+constexpr size_t step_records = 2048;
+/// Records per chunk message.
+constexpr size_t chunk_records = 256;
+/// Spare capacity for simdjson's padding and appended fields, so later
+/// stages parse and append without reallocating.
+constexpr size_t spare_bytes = simdjson::SIMDJSON_PADDING + 64;
+
+struct source_state {
+  std::shared_ptr<const job_config> cfg;
+  std::vector<record_consumer> subtasks;
+  failure_listener supervisor;
+  std::shared_ptr<job_counters> counters;
+
+  std::vector<send_credit> credit;
+  std::vector<record_chunk> pending;
+  std::FILE* file = nullptr;
+  bool owns_file = false;
+  char* line_buf = nullptr;
+  size_t line_cap = 0;
+  uint64_t line_no = 0;
+  std::optional<record_template> tmpl;
+  uint64_t generated = 0;
+  caf::actor_clock::time_point started;
+  uint64_t routed = 0; // records assigned a subtask so far
+  std::optional<record> held;
+  uint32_t held_target = 0;
+  bool exhausted = false;
+  bool finished = false;
+  bool step_queued = false;
+  bool wake_armed = false;
+  simdjson::dom::parser parser;
+
+  ~source_state() {
+    if (owns_file && file != nullptr)
+      std::fclose(file);
+    std::free(line_buf);
+  }
+};
+
+using source_pointer = source_actor::stateful_pointer<source_state>;
+
+enum class next_status { record, none_yet, exhausted };
+
+/// Reads the next record into `out`.
+next_status next_record(source_pointer self, record& out) {
+  auto& st = self->state;
+  auto& src = st.cfg->source;
+  if (src.kind == source_kind::generator) {
+    if (st.generated >= src.count)
+      return next_status::exhausted;
+    if (src.rate > 0) {
+      auto elapsed = std::chrono::duration<double>(self->clock().now() - st.started).count();
+      if (static_cast<double>(st.generated) >= elapsed * src.rate + 1e-9)
+        return next_status::none_yet;
+    }
+    out.id = record_id{0, 0, st.generated};
+    out.json.clear();
+    out.json.reserve(128 + spare_bytes);
+    st.tmpl->render(st.generated, src.seed, out.json);
+    ++st.generated;
+    return next_status::record;
+  }
+  for (;;) {
+    auto n = ::getline(&st.line_buf, &st.line_cap, st.file);
+    if (n < 0) {
+      if (std::ferror(st.file)) {
+        self->send(st.supervisor, fail_atom::value,
+                   "source \"" + src.name + "\": read error after line "
+                     + std::to_string(st.line_no) + ": " + std::strerror(errno));
+      }
+      return next_status::exhausted;
+    }
+    ++st.line_no;
+    auto line = trim(std::string_view{st.line_buf, static_cast<size_t>(n)});
+    if (line.empty())
+      continue; // blank lines are not records
+    out.id = record_id{0, 0, st.line_no};
+    out.json.clear();
+    out.json.reserve(line.size() + spare_bytes);
+    out.json.assign(line.data(), line.size());
+    return next_status::record;
+  }
+}
+
+uint32_t route(source_pointer self, const record& rec) {
+  auto& st = self->state;
+  auto p = st.cfg->parallelism;
+  auto index = st.routed++;
+  if (p == 1)
+    return 0;
+  if (st.cfg->partition_by.empty())
+    return subtask_round_robin(index, p);
+  simdjson::dom::object obj;
+  if (st.parser.parse(rec.json).get(obj))
+    return subtask_round_robin(index, p); // malformed: the first stage dead-letters it
+  simdjson::dom::element key;
+  if (obj.at_key(st.cfg->partition_by).get(key))
+    return subtask_for_key("null", p);
+  return subtask_for_key(simdjson::minify(key), p);
+}
+
+void flush(source_pointer self, uint32_t target) {
+  auto& st = self->state;
+  auto& chunk = st.pending[target];
+  if (chunk.empty())
+    return;
+  st.counters->records_in.fetch_add(chunk.size(), std::memory_order_relaxed);
+  self->send(st.subtasks[target], records_atom::value, uint32_t{0}, std::move(chunk));
+  chunk = record_chunk{};
+  chunk.reserve(chunk_records);
+}
+
+void finish(source_pointer self) {
+  auto& st = self->state;
+  if (st.finished)
+    return;
+  st.finished = true;
+  for (auto& sub : st.subtasks)
+    self->send(sub, eos_atom::value, uint32_t{0});
+  self->quit();
+}
+
+void queue_step(source_pointer self) {
+  if (self->state.step_queued)
+    return;
+  self->state.step_queued = true;
+  self->send(self, read_atom::value);
+}
+
+/// Reads and routes up to `step_records` records, then flushes chunks and
+/// decides what wakes the source next: its own step, credit, or the rate.
+void step(source_pointer self) {
+  auto& st = self->state;
+  if (st.finished)
+    return;
+  bool blocked_on_credit = false;
+  bool blocked_on_rate = false;
+  for (size_t n = 0; n < step_records; ++n) {
+    if (!st.held) {
+      if (st.exhausted)
+        break;
+      record rec;
+      auto status = next_record(self, rec);
+      if (status == next_status::exhausted) {
+        st.exhausted = true;
+        break;
+      }
+      if (status == next_status::none_yet) {
+        blocked_on_rate = true;
+        break;
+      }
+      st.held_target = route(self, rec);
+      st.held = std::move(rec);
+    }
+    if (!st.credit[st.held_target].take()) {
+      blocked_on_credit = true;
+      break;
+    }
+    auto& chunk = st.pending[st.held_target];
+    chunk.push_back(std::move(*st.held));
+    st.held.reset();
+    if (chunk.size() >= chunk_records)
+      flush(self, st.held_target);
+  }
+  for (uint32_t i = 0; i < st.pending.size(); ++i)
+    flush(self, i);
+  if (st.exhausted && !st.held) {
+    finish(self);
+    return;
+  }
+  if (blocked_on_credit)
+    return; // a credit grant calls step again
+  if (blocked_on_rate) {
+    if (!st.wake_armed) {
+      st.wake_armed = true;
+      auto period = std::chrono::duration<double>(1.0 / st.cfg->source.rate);
+      auto due = st.started + std::chrono::duration_cast<caf::timespan>(period * st.generated);
+      auto delay = due > self->clock().now() ? due - self->clock().now() : caf::timespan{0};
+      self->delayed_send(self, delay, read_atom::value);
+    }
+    return;
+  }
+  queue_step(self);
+}
+
+source_actor::behavior_type source_behavior(source_pointer self,
+                                            std::shared_ptr<const job_config> cfg,
+                                            std::vector<record_consumer> subtasks,
+                                            failure_listener supervisor,
+                                            std::shared_ptr<job_counters> counters) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.subtasks = std::move(subtasks);
+  st.supervisor = std::move(supervisor);
+  st.counters = std::move(counters);
+  st.credit.resize(st.subtasks.size());
+  st.pending.resize(st.subtasks.size());
+  st.started = self->clock().now();
+  auto& src = st.cfg->source;
+  std::string problem;
+  if (src.kind == source_kind::generator) {
+    st.tmpl = record_template::parse(src.record_template, problem);
+    if (!st.tmpl)
+      problem = "source.template: " + problem;
+  } else if (src.kind == source_kind::stdin_lines) {
+    st.file = stdin;
+  } else {
+    st.file = std::fopen(src.path.c_str(), "rb");
+    st.owns_file = st.file != nullptr;
+    if (st.file == nullptr)
+      problem = "source \"" + src.name + "\": cannot open \"" + src.path + "\": " + std::strerror(errno);
+  }
+  if (!problem.empty()) {
+    self->send(st.supervisor, fail_atom::value, problem);
+    st.finished = true;
+  } else {
+    for (uint32_t i = 0; i < st.subtasks.size(); ++i)
+      self->send(st.subtasks[i], connect_atom::value,
+                 caf::actor_cast<record_producer>(self), i, uint32_t{0});
+  }
+  return {
+    [=](credit_atom, uint32_t port, uint64_t n) {
+      auto& st = self->state;
+      if (port >= st.credit.size())
+        return;
+      st.credit[port].grant(n);
+      if (!st.step_queued && !st.wake_armed)
+        step(self);
+    },
+    [=](read_atom) {
+      auto& st = self->state;
+      st.step_queued = false;
+      st.wake_armed = false;
+      step(self);
+    },
+  };
+}
+
+} // namespace
+
+source_actor spawn_record_source(caf::actor_system& sys, std::shared_ptr<const job_config> cfg,
+                                 std::vector<record_consumer> subtasks,
+                                 failure_listener supervisor,
+                                 std::shared_ptr<job_counters> counters) {
+  if (cfg->source.kind == source_kind::stdin_lines)
+    return sys.spawn<caf::detached>(source_behavior, std::move(cfg), std::move(subtasks),
+                                    std::move(supervisor), std::move(counters));
+  return sys.spawn(source_behavior, std::move(cfg), std::move(subtasks), std::move(supervisor),
+                   std::move(counters));
+}
+
+} // namespace sinfer

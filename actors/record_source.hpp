@@ -1,0 +1,33 @@
+#pragma once
+/// record_source: reads the job's input and hands records to the subtasks,
+/// never more than each subtask granted.
+///
+/// Scope: job (one per source). Spawned by job_supervisor after the subtasks.
+/// Receives: (credit, subtask, n) from the first stage of each subtask; its
+///   own (read) steps.
+/// Sends: (connect, self, subtask, 0) and then (records, 0, chunk) and
+///   finally (eos, 0) to each subtask's first stage; (fail, reason) to the
+///   supervisor if the input cannot be read.
+/// Routing: by the hash of `job.partition-by`'s value, else round-robin.
+/// Blocking: a file is read in steps of at most `step_records` lines on a
+/// scheduler thread (local file reads do not park); stdin can block for
+/// ever, so a stdin source is spawned detached (its own thread).
+
+#include <memory>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "messages/flow.hpp"
+#include "runtime/job_config.hpp"
+#include "runtime/job_counters.hpp"
+
+namespace sinfer {
+
+/// Spawns the source. `subtasks[i]` is subtask i's first stage.
+source_actor spawn_record_source(caf::actor_system& sys, std::shared_ptr<const job_config> cfg,
+                                 std::vector<record_consumer> subtasks,
+                                 failure_listener supervisor,
+                                 std::shared_ptr<job_counters> counters);
+
+} // namespace sinfer

@@ -1,0 +1,92 @@
+#pragma once
+/// One backend call: a batch of model inputs and its per-record results.
+///
+/// Values are raw JSON texts (`"great"`, `3.5`, `[1,2]`), so the same shapes
+/// serve in-process callables and, later, HTTP backends. No CAF header here.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sinfer {
+
+/// How a failed call (or one record of it) should be treated.
+enum class error_class : uint8_t {
+  none = 0,        ///< success
+  retryable,       ///< transient: connect error, 5xx, timeout
+  rate_limited,    ///< 429/503; wait at least `retry_after`
+  fatal_record,    ///< this record can never be scored (bad input)
+  fatal_endpoint,  ///< the endpoint is unusable (auth, missing model)
+};
+
+/// Name of an error class as it appears in dead letters and logs.
+inline const char* to_string(error_class x) noexcept {
+  switch (x) {
+    case error_class::none: return "none";
+    case error_class::retryable: return "retryable";
+    case error_class::rate_limited: return "rate-limited";
+    case error_class::fatal_record: return "fatal-record";
+    case error_class::fatal_endpoint: return "fatal-endpoint";
+  }
+  return "unknown";
+}
+
+/// A classified error. `cls == none` means success.
+struct call_error {
+  error_class cls = error_class::none;
+  std::string message;
+  /// For rate_limited: the server's Retry-After, else zero.
+  std::chrono::milliseconds retry_after{0};
+
+  bool ok() const noexcept {
+    return cls == error_class::none;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, call_error& x) {
+  return f(x.cls, x.message, x.retry_after);
+}
+
+/// The inputs of one batch, row-major: `values[row * names.size() + col]`.
+struct call_request {
+  /// The model's input names, in column order.
+  std::vector<std::string> names;
+  /// Raw JSON text of each input value.
+  std::vector<std::string> values;
+  /// Number of records in the batch.
+  uint32_t rows = 0;
+
+  /// The raw JSON of input `col` for record `row`.
+  const std::string& at(uint32_t row, size_t col) const {
+    return values[row * names.size() + col];
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, call_request& x) {
+  return f(x.names, x.values, x.rows);
+}
+
+/// The outcome of one call. Either the whole call failed (`error` set), or
+/// each row has outputs (`values[row * names.size() + col]`) unless its entry
+/// in `row_errors` says otherwise (`row_errors` is empty when all succeeded).
+struct call_result {
+  call_error error;
+  std::vector<std::string> names;
+  std::vector<std::string> values;
+  std::vector<call_error> row_errors;
+
+  /// The raw JSON of output `col` for record `row`.
+  const std::string& at(uint32_t row, size_t col) const {
+    return values[row * names.size() + col];
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, call_result& x) {
+  return f(x.error, x.names, x.values, x.row_errors);
+}
+
+} // namespace sinfer

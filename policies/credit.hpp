@@ -1,0 +1,96 @@
+#pragma once
+/// Credit accounting for one link between a producer and a consumer.
+///
+/// Algorithm: the consumer grants its capacity once when the link opens and
+/// then one credit back for every record that has left it. The producer sends
+/// only while it holds credit. So at any time
+///   records sent and not yet credited back <= capacity,
+/// which bounds the consumer's buffer whatever the speeds. Pure: no clocks,
+/// no threads, no CAF.
+
+#include <algorithm>
+#include <cstdint>
+
+namespace sinfer {
+
+/// Producer side of a link: how many records it may still send.
+class send_credit {
+public:
+  /// Called when the consumer grants `n` more records.
+  void grant(uint64_t n) noexcept {
+    available_ += n;
+  }
+
+  /// Records that may be sent now.
+  uint64_t available() const noexcept {
+    return available_;
+  }
+
+  /// Called for every record sent; returns false (and changes nothing) when
+  /// there is no credit left.
+  bool take(uint64_t n = 1) noexcept {
+    if (available_ < n)
+      return false;
+    available_ -= n;
+    return true;
+  }
+
+private:
+  uint64_t available_ = 0;
+};
+
+/// Consumer side of a link: what to grant back and how full the consumer is.
+class receive_credit {
+public:
+  /// `capacity` is the most records the consumer holds for this link.
+  explicit receive_credit(uint64_t capacity) noexcept : capacity_(capacity) {
+  }
+
+  /// The grant to send when the link opens (the whole capacity).
+  uint64_t initial_grant() const noexcept {
+    return capacity_;
+  }
+
+  /// Called for each record that arrived; returns false if the producer sent
+  /// more than it was granted (a protocol violation).
+  bool arrived(uint64_t n = 1) noexcept {
+    held_ += n;
+    max_held_ = std::max(max_held_, held_);
+    return held_ <= capacity_;
+  }
+
+  /// Called when `n` records have left the consumer.
+  void left(uint64_t n = 1) noexcept {
+    held_ -= n;
+    to_grant_ += n;
+  }
+
+  /// The grant to send now (everything freed since the last call); resets it.
+  uint64_t take_grant() noexcept {
+    auto n = to_grant_;
+    to_grant_ = 0;
+    return n;
+  }
+
+  uint64_t capacity() const noexcept {
+    return capacity_;
+  }
+
+  /// Records held now.
+  uint64_t held() const noexcept {
+    return held_;
+  }
+
+  /// The most records ever held at once.
+  uint64_t max_held() const noexcept {
+    return max_held_;
+  }
+
+private:
+  uint64_t capacity_;
+  uint64_t held_ = 0;
+  uint64_t max_held_ = 0;
+  uint64_t to_grant_ = 0;
+};
+
+} // namespace sinfer

@@ -1,0 +1,550 @@
+#include "runtime/config_loader.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include <simdjson.h>
+
+#include "runtime/json_text.hpp"
+#include "runtime/record_template.hpp"
+
+namespace sinfer {
+
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+using simdjson::dom::object;
+
+/// Collects errors as "file: path: message".
+struct error_log {
+  std::string file;
+  std::vector<std::string> lines;
+
+  void add(const std::string& path, const std::string& msg) {
+    std::string line = file.empty() ? std::string{} : file + ": ";
+    if (!path.empty())
+      line += path + ": ";
+    line += msg;
+    lines.push_back(std::move(line));
+  }
+};
+
+std::string join(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string{key} : path + "." + std::string{key};
+}
+
+/// The value as the user wrote it, shortened, for "got ..." messages.
+std::string shown(element e) {
+  std::string text = simdjson::minify(e);
+  if (text.size() > 40)
+    text = text.substr(0, 37) + "...";
+  return text;
+}
+
+std::string did_you_mean(std::string_view key, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  for (auto& k : known) {
+    auto d = edit_distance(key, k);
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  if (!best.empty() && best_d <= std::max<size_t>(2, key.size() / 3))
+    return " (did you mean '" + best + "'?)";
+  std::string all;
+  for (auto& k : known)
+    all += (all.empty() ? "" : ", ") + k;
+  return " (known keys: " + all + ")";
+}
+
+/// Reads one JSON object: each accessor marks its key as known; `finish`
+/// reports the keys nobody asked for.
+class object_reader {
+public:
+  object_reader(error_log& log, object obj, std::string path)
+    : log_(log), obj_(obj), path_(std::move(path)) {
+  }
+
+  ~object_reader() {
+    finish();
+  }
+
+  /// The element under `key`, if present; marks the key known.
+  bool get(std::string_view key, element& out) {
+    known_.emplace_back(key);
+    return obj_.at_key(key).get(out) == simdjson::SUCCESS;
+  }
+
+  bool has(std::string_view key) {
+    element e;
+    return obj_.at_key(key).get(e) == simdjson::SUCCESS;
+  }
+
+  std::string path(std::string_view key) const {
+    return join(path_, key);
+  }
+
+  void error(std::string_view key, const std::string& msg) {
+    log_.add(path(key), msg);
+  }
+
+  void string(std::string_view key, std::string& out, bool non_empty = true) {
+    element e;
+    if (!get(key, e))
+      return;
+    std::string_view s;
+    if (e.get(s) || (non_empty && s.empty())) {
+      error(key, std::string{"expected a "} + (non_empty ? "non-empty " : "") + "string, got "
+                   + shown(e));
+      return;
+    }
+    out = std::string{s};
+  }
+
+  template <class Int>
+  void integer(std::string_view key, int64_t min, int64_t max, Int& out) {
+    element e;
+    if (!get(key, e))
+      return;
+    int64_t v = 0;
+    bool is_int = e.is_int64() || e.is_uint64();
+    if (!is_int || e.get(v) || v < min || v > max) {
+      error(key, "expected an integer " + range(min, max) + ", got " + shown(e));
+      return;
+    }
+    out = static_cast<Int>(v);
+  }
+
+  void number(std::string_view key, double min, double max, double& out) {
+    element e;
+    if (!get(key, e))
+      return;
+    double v = 0;
+    if (!e.is_number() || e.get(v) || !(v >= min && v <= max)) {
+      std::ostringstream os;
+      os << "expected a number in " << min << ".." << max << ", got " << shown(e);
+      error(key, os.str());
+      return;
+    }
+    out = v;
+  }
+
+  void duration(std::string_view key, std::chrono::nanoseconds& out) {
+    element e;
+    if (!get(key, e))
+      return;
+    std::string_view s;
+    std::chrono::nanoseconds d{0};
+    if (e.get(s) || !parse_duration(s, d)) {
+      error(key, "expected a duration string such as \"50ms\", \"2s\" or \"1m\", got " + shown(e));
+      return;
+    }
+    out = d;
+  }
+
+  /// Reads one of `names`; stores its index.
+  template <class Enum>
+  void choice(std::string_view key, const std::vector<std::string>& names, Enum& out) {
+    element e;
+    if (!get(key, e))
+      return;
+    std::string_view s;
+    if (!e.get(s)) {
+      for (size_t i = 0; i < names.size(); ++i)
+        if (names[i] == s) {
+          out = static_cast<Enum>(i);
+          return;
+        }
+    }
+    std::string all;
+    for (auto& n : names)
+      all += (all.empty() ? "" : " | ") + ("\"" + n + "\"");
+    error(key, "expected one of " + all + ", got " + shown(e));
+  }
+
+  /// The object under `key`, if present and an object (else an error).
+  bool sub_object(std::string_view key, object& out) {
+    element e;
+    if (!get(key, e))
+      return false;
+    if (e.get(out)) {
+      error(key, "expected an object, got " + shown(e));
+      return false;
+    }
+    return true;
+  }
+
+  void require(std::string_view key, const std::string& what) {
+    known_.emplace_back(key);
+    if (!has(key))
+      error(key, "missing required key (" + what + ")");
+  }
+
+  void finish() {
+    if (finished_)
+      return;
+    finished_ = true;
+    for (auto field : obj_) {
+      std::string key{field.key};
+      bool found = false;
+      for (auto& k : known_)
+        found = found || k == key;
+      if (!found)
+        log_.add(join(path_, key), "unknown key" + did_you_mean(key, known_));
+    }
+  }
+
+private:
+  static std::string range(int64_t min, int64_t max) {
+    if (max == std::numeric_limits<int64_t>::max())
+      return ">= " + std::to_string(min);
+    return "in " + std::to_string(min) + ".." + std::to_string(max);
+  }
+
+  error_log& log_;
+  object obj_;
+  std::string path_;
+  std::vector<std::string> known_;
+  bool finished_ = false;
+};
+
+/// Reads an object of string values into ordered pairs.
+void string_map(object_reader& r, std::string_view key,
+                std::vector<std::pair<std::string, std::string>>& out, error_log& log) {
+  object obj;
+  if (!r.sub_object(key, obj))
+    return;
+  out.clear();
+  for (auto field : obj) {
+    std::string_view s;
+    auto path = r.path(key) + "." + std::string{field.key};
+    if (field.value.get(s) || s.empty()) {
+      log.add(path, "expected a record field name (non-empty string), got " + shown(field.value));
+      continue;
+    }
+    out.emplace_back(std::string{field.key}, std::string{s});
+  }
+}
+
+const std::vector<std::string> output_mode_names = {"ordered", "unordered"};
+const std::vector<std::string> source_kind_names = {"jsonl", "stdin", "generator"};
+const std::vector<std::string> sink_kind_names = {"jsonl", "stdout"};
+const std::vector<std::string> failure_action_names = {"dead-letter", "fail"};
+const std::vector<std::string> known_providers = {"in-process", "http-json", "kserve-v2", "openai"};
+
+void read_job(error_log& log, object obj, job_config& cfg) {
+  object_reader r{log, obj, "job"};
+  r.string("name", cfg.name);
+  r.integer("parallelism", 1, 1024, cfg.parallelism);
+  r.choice("output-mode", output_mode_names, cfg.mode);
+  r.string("partition-by", cfg.partition_by);
+}
+
+void read_source(error_log& log, object obj, source_config& src) {
+  object_reader r{log, obj, "source"};
+  r.require("type", "one of \"jsonl\" | \"stdin\" | \"generator\"");
+  r.choice("type", source_kind_names, src.kind);
+  r.string("name", src.name);
+  auto only_for = [&](std::string_view key, source_kind kind, const char* kind_name) {
+    if (r.has(key) && src.kind != kind)
+      r.error(key, std::string{"only valid when source.type is \""} + kind_name + "\"");
+  };
+  if (src.kind == source_kind::jsonl)
+    r.require("path", "the JSONL file to read");
+  only_for("path", source_kind::jsonl, "jsonl");
+  r.string("path", src.path);
+  for (auto key : {"count", "rate", "template", "seed"})
+    only_for(key, source_kind::generator, "generator");
+  r.integer("count", 0, std::numeric_limits<int64_t>::max(), src.count);
+  r.number("rate", 0, 1e12, src.rate);
+  r.integer("seed", 0, std::numeric_limits<int64_t>::max(), src.seed);
+  object tmpl;
+  if (r.sub_object("template", tmpl))
+    src.record_template = simdjson::minify(tmpl);
+  if (src.name.empty())
+    src.name = src.kind == source_kind::jsonl ? src.path
+               : src.kind == source_kind::stdin_lines ? "stdin" : "generator";
+}
+
+void read_model(error_log& log, object obj, const std::string& name, model_config& m) {
+  auto path = "models." + name;
+  object_reader r{log, obj, path};
+  m.name = name;
+  m.model = name;
+  element e;
+  if (r.get("provider", e)) {
+    std::string_view p;
+    bool known = !e.get(p) && std::find(known_providers.begin(), known_providers.end(), p)
+                                != known_providers.end();
+    if (!known)
+      r.error("provider", "expected one of \"in-process\" | \"http-json\" | \"kserve-v2\" | \"openai\", got "
+                            + shown(e));
+    else if (p != "in-process")
+      r.error("provider", "\"" + std::string{p}
+                            + "\" is not available in this build yet; use \"in-process\"");
+    else
+      m.provider = std::string{p};
+  }
+  r.string("model", m.model);
+  object opts;
+  if (r.sub_object("options", opts))
+    m.options_json = simdjson::minify(opts);
+  string_map(r, "input", m.input, log);
+  string_map(r, "output", m.output, log);
+  r.integer("max-concurrent-operations", 1, 1000000, m.max_concurrent_operations);
+  object batch;
+  if (r.sub_object("batch", batch)) {
+    object_reader b{log, batch, path + ".batch"};
+    b.integer("max-size", 1, 100000, m.batch_max_size);
+  }
+  r.duration("latency", m.latency);
+  r.choice("failure-action", failure_action_names, m.on_failure);
+}
+
+void read_models(error_log& log, object obj, job_config& cfg) {
+  for (auto field : obj) {
+    std::string name{field.key};
+    object mobj;
+    if (field.value.get(mobj)) {
+      log.add("models." + name, "expected an object describing the model, got " + shown(field.value));
+      continue;
+    }
+    if (name.empty()) {
+      log.add("models", "a model name must not be empty");
+      continue;
+    }
+    read_model(log, mobj, name, cfg.models[name]);
+  }
+  if (cfg.models.empty())
+    log.add("models", "expected at least one model");
+}
+
+void read_stages(error_log& log, element e, job_config& cfg) {
+  simdjson::dom::array arr;
+  if (e.get(arr)) {
+    log.add("stages", "expected an array of model names, got " + shown(e));
+    return;
+  }
+  size_t i = 0;
+  for (auto item : arr) {
+    std::string_view s;
+    auto path = "stages[" + std::to_string(i++) + "]";
+    if (item.get(s) || s.empty()) {
+      log.add(path, "expected a model name (string), got " + shown(item));
+      continue;
+    }
+    cfg.stages.emplace_back(s);
+  }
+  if (i == 0)
+    log.add("stages", "expected at least one stage");
+}
+
+void read_sink(error_log& log, object obj, job_config& cfg) {
+  auto& sink = cfg.sink;
+  object_reader r{log, obj, "sink"};
+  r.integer("buffer", 1, 1000000, cfg.sink_buffer);
+  r.require("type", "one of \"jsonl\" | \"stdout\"");
+  r.choice("type", sink_kind_names, sink.kind);
+  if (sink.kind == sink_kind::jsonl)
+    r.require("path", "the JSONL file to write");
+  else if (r.has("path"))
+    r.error("path", "only valid when sink.type is \"jsonl\"");
+  r.string("path", sink.path);
+}
+
+} // namespace
+
+bool parse_duration(std::string_view text, std::chrono::nanoseconds& out) {
+  text = trim(text);
+  size_t i = 0;
+  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.'))
+    ++i;
+  if (i == 0)
+    return false;
+  std::string number{text.substr(0, i)};
+  auto unit = trim(text.substr(i));
+  char* end = nullptr;
+  double v = std::strtod(number.c_str(), &end);
+  if (end != number.c_str() + number.size() || !std::isfinite(v) || v < 0)
+    return false;
+  double ns_per_unit = 0;
+  if (unit == "ns")
+    ns_per_unit = 1;
+  else if (unit == "us")
+    ns_per_unit = 1e3;
+  else if (unit == "ms")
+    ns_per_unit = 1e6;
+  else if (unit == "s")
+    ns_per_unit = 1e9;
+  else if (unit == "m" || unit == "min")
+    ns_per_unit = 60e9;
+  else if (unit == "h")
+    ns_per_unit = 3600e9;
+  else
+    return false;
+  double ns = v * ns_per_unit;
+  if (ns > 1e18)
+    return false;
+  out = std::chrono::nanoseconds{static_cast<int64_t>(ns)};
+  return true;
+}
+
+config_result parse_job_config(std::string_view json, const std::string& file,
+                               const model_registry& models) {
+  config_result result;
+  error_log log{file, {}};
+  simdjson::dom::parser parser;
+  simdjson::padded_string text{json};
+  element root;
+  if (auto err = parser.parse(text).get(root)) {
+    log.add("", std::string{"invalid JSON: "} + simdjson::error_message(err));
+    result.errors = std::move(log.lines);
+    return result;
+  }
+  object top;
+  if (root.get(top)) {
+    log.add("", "expected a JSON object at the top level, got " + shown(root));
+    result.errors = std::move(log.lines);
+    return result;
+  }
+  job_config cfg;
+  cfg.file = file;
+  {
+    object_reader r{log, top, ""};
+    object obj;
+    if (r.sub_object("job", obj))
+      read_job(log, obj, cfg);
+    r.require("source", "where records come from");
+    if (r.sub_object("source", obj))
+      read_source(log, obj, cfg.source);
+    r.require("models", "the models, by name");
+    if (r.sub_object("models", obj))
+      read_models(log, obj, cfg);
+    r.require("stages", "the model names records pass through, in order");
+    element e;
+    if (r.get("stages", e))
+      read_stages(log, e, cfg);
+    r.require("sink", "where results go");
+    if (r.sub_object("sink", obj))
+      read_sink(log, obj, cfg);
+    if (r.sub_object("dead-letter", obj)) {
+      object_reader d{log, obj, "dead-letter"};
+      d.string("path", cfg.dead_letter_path);
+    }
+    for (auto key : {"checkpoint", "metrics"})
+      if (r.get(key, e))
+        r.error(key, "not supported by this build yet; remove the key");
+  }
+  if (log.lines.empty()) {
+    cfg.file.clear(); // check_job_config prefixes with the file itself
+    auto more = check_job_config(cfg, models);
+    cfg.file = file;
+    for (auto& line : more)
+      log.lines.push_back(file.empty() ? line : file + ": " + line);
+  }
+  if (!log.lines.empty()) {
+    result.errors = std::move(log.lines);
+    return result;
+  }
+  result.config = std::move(cfg);
+  return result;
+}
+
+config_result load_job_config(const std::string& path, const model_registry& models) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in) {
+    config_result result;
+    result.errors.push_back(path + ": cannot read the config file: " + std::strerror(errno));
+    return result;
+  }
+  std::ostringstream os;
+  os << in.rdbuf();
+  return parse_job_config(os.str(), path, models);
+}
+
+std::vector<std::string> check_job_config(job_config& cfg, const model_registry& models) {
+  error_log log{cfg.file, {}};
+  if (cfg.parallelism < 1)
+    log.add("job.parallelism", "expected an integer >= 1");
+  if (cfg.source.kind == source_kind::jsonl && cfg.source.path.empty())
+    log.add("source.path", "missing required key (the JSONL file to read)");
+  if (cfg.sink.kind == sink_kind::jsonl && cfg.sink.path.empty())
+    log.add("sink.path", "missing required key (the JSONL file to write)");
+  if (cfg.stages.empty())
+    log.add("stages", "expected at least one stage");
+  if (cfg.sink_buffer < 1)
+    log.add("sink.buffer", "expected an integer >= 1");
+  if (cfg.source.kind == source_kind::generator) {
+    std::string err;
+    if (!record_template::parse(cfg.source.record_template, err))
+      log.add("source.template", "expected placeholders ${i} or ${pick:a|b}: " + err);
+  }
+  std::vector<std::string> model_names;
+  for (auto& kv : cfg.models)
+    model_names.push_back(kv.first);
+  for (size_t i = 0; i < cfg.stages.size(); ++i)
+    if (cfg.models.count(cfg.stages[i]) == 0)
+      log.add("stages[" + std::to_string(i) + "]",
+              "no model named \"" + cfg.stages[i] + "\" in models" + did_you_mean(cfg.stages[i], model_names));
+  for (auto& kv : cfg.models) {
+    auto& m = kv.second;
+    auto path = "models." + kv.first;
+    if (m.name.empty())
+      m.name = kv.first;
+    if (m.model.empty())
+      m.model = kv.first;
+    if (m.max_concurrent_operations < 1)
+      log.add(path + ".max-concurrent-operations", "expected an integer >= 1");
+    if (m.batch_max_size < 1)
+      log.add(path + ".batch.max-size", "expected an integer >= 1");
+    if (m.provider != "in-process") {
+      log.add(path + ".provider", "\"" + m.provider + "\" is not available in this build yet");
+      continue;
+    }
+    auto* factory = models.find(m.model);
+    if (factory == nullptr) {
+      log.add(path + ".model", "no in-process model named \"" + m.model + "\""
+                                 + did_you_mean(m.model, models.names()));
+      continue;
+    }
+    std::string err;
+    auto made = (*factory)(m.options_json, err);
+    if (!made.compute) {
+      log.add(path + ".options", "expected " + (err.empty() ? std::string{"valid options"} : err));
+      continue;
+    }
+    if (!made.inputs.empty()) {
+      for (auto& in : m.input)
+        if (std::find(made.inputs.begin(), made.inputs.end(), in.first) == made.inputs.end())
+          log.add(path + ".input." + in.first,
+                  "model \"" + m.model + "\" has no input named \"" + in.first + "\""
+                    + did_you_mean(in.first, made.inputs));
+      for (auto& name : made.inputs) {
+        bool mapped = false;
+        for (auto& in : m.input)
+          mapped = mapped || in.first == name;
+        if (!mapped)
+          m.input.emplace_back(name, name);
+      }
+    }
+    for (auto& out : m.output)
+      if (std::find(made.outputs.begin(), made.outputs.end(), out.first) == made.outputs.end())
+        log.add(path + ".output." + out.first,
+                "model \"" + m.model + "\" has no output named \"" + out.first + "\""
+                  + did_you_mean(out.first, made.outputs));
+    if (m.output.empty())
+      for (auto& name : made.outputs)
+        m.output.emplace_back(name, name);
+  }
+  return std::move(log.lines);
+}
+
+} // namespace sinfer

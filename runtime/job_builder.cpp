@@ -1,0 +1,135 @@
+#include "runtime/job_builder.hpp"
+
+#include "runtime/config_loader.hpp"
+
+namespace sinfer {
+
+model_spec::model_spec(std::string name, std::string in_process_model) {
+  cfg_.name = std::move(name);
+  cfg_.model = std::move(in_process_model);
+}
+
+model_spec& model_spec::input(std::string model_input, std::string field) {
+  cfg_.input.emplace_back(std::move(model_input), std::move(field));
+  return *this;
+}
+
+model_spec& model_spec::output(std::string model_output, std::string field) {
+  cfg_.output.emplace_back(std::move(model_output), std::move(field));
+  return *this;
+}
+
+model_spec& model_spec::options(std::string json) {
+  cfg_.options_json = std::move(json);
+  return *this;
+}
+
+model_spec& model_spec::max_concurrent_operations(uint32_t n) {
+  cfg_.max_concurrent_operations = n;
+  return *this;
+}
+
+model_spec& model_spec::batch_max_size(uint32_t n) {
+  cfg_.batch_max_size = n;
+  return *this;
+}
+
+model_spec& model_spec::latency(std::chrono::nanoseconds d) {
+  cfg_.latency = d;
+  return *this;
+}
+
+model_spec& model_spec::on_failure(failure_action action) {
+  cfg_.on_failure = action;
+  return *this;
+}
+
+job_builder::job_builder(std::string name) {
+  cfg_.name = std::move(name);
+}
+
+job_builder& job_builder::parallelism(uint32_t p) {
+  cfg_.parallelism = p;
+  return *this;
+}
+
+job_builder& job_builder::output(output_mode mode) {
+  cfg_.mode = mode;
+  return *this;
+}
+
+job_builder& job_builder::partition_by(std::string field) {
+  cfg_.partition_by = std::move(field);
+  return *this;
+}
+
+job_builder& job_builder::source_jsonl(std::string path) {
+  cfg_.source.kind = source_kind::jsonl;
+  cfg_.source.name = path;
+  cfg_.source.path = std::move(path);
+  return *this;
+}
+
+job_builder& job_builder::source_stdin() {
+  cfg_.source.kind = source_kind::stdin_lines;
+  cfg_.source.name = "stdin";
+  return *this;
+}
+
+job_builder& job_builder::source_generator(uint64_t count, std::string record_template, double rate,
+                                           uint64_t seed) {
+  cfg_.source.kind = source_kind::generator;
+  cfg_.source.name = "generator";
+  cfg_.source.count = count;
+  if (!record_template.empty())
+    cfg_.source.record_template = std::move(record_template);
+  cfg_.source.rate = rate;
+  cfg_.source.seed = seed;
+  return *this;
+}
+
+job_builder& job_builder::model(const model_spec& spec) {
+  cfg_.models[spec.config().name] = spec.config();
+  return *this;
+}
+
+job_builder& job_builder::stage(std::string model_name) {
+  cfg_.stages.push_back(std::move(model_name));
+  return *this;
+}
+
+job_builder& job_builder::sink_jsonl(std::string path) {
+  cfg_.sink.kind = sink_kind::jsonl;
+  cfg_.sink.path = std::move(path);
+  return *this;
+}
+
+job_builder& job_builder::sink_stdout() {
+  cfg_.sink.kind = sink_kind::stdout_lines;
+  cfg_.sink.path.clear();
+  return *this;
+}
+
+job_builder& job_builder::sink_buffer(uint32_t records) {
+  cfg_.sink_buffer = records;
+  return *this;
+}
+
+job_builder& job_builder::dead_letter(std::string path) {
+  cfg_.dead_letter_path = std::move(path);
+  return *this;
+}
+
+job_config job_builder::build(const model_registry& models) const {
+  auto cfg = cfg_;
+  auto errors = check_job_config(cfg, models);
+  if (!errors.empty()) {
+    std::string all;
+    for (auto& e : errors)
+      all += (all.empty() ? "" : "\n") + e;
+    throw invalid_job{all};
+  }
+  return cfg;
+}
+
+} // namespace sinfer

@@ -1,0 +1,84 @@
+#pragma once
+/// The C++ API for describing a job: the same job a config file describes,
+/// built in code and validated by the same rules. No CAF header here.
+///
+///   auto models = sinfer::model_registry::with_builtins();
+///   auto cfg = sinfer::job_builder{"reviews"}
+///                .parallelism(2)
+///                .source_jsonl("reviews.jsonl")
+///                .model(sinfer::model_spec{"sentiment", "keyword-classifier"}
+///                         .input("text", "review").output("label", "sentiment"))
+///                .stage("sentiment")
+///                .sink_jsonl("out.jsonl")
+///                .build(models);
+///   auto report = sinfer::run_job(cfg, models);
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+#include "backends/in_process.hpp"
+#include "runtime/job_config.hpp"
+
+namespace sinfer {
+
+/// One model, as `models.NAME` in a config file.
+class model_spec {
+public:
+  /// A model named `name` served by the in-process model `in_process_model`.
+  model_spec(std::string name, std::string in_process_model);
+
+  /// Reads record field `field` as model input `model_input`.
+  model_spec& input(std::string model_input, std::string field);
+  /// Writes model output `model_output` to record field `field`.
+  model_spec& output(std::string model_output, std::string field);
+  /// The model's options object, as JSON text.
+  model_spec& options(std::string json);
+  model_spec& max_concurrent_operations(uint32_t n);
+  model_spec& batch_max_size(uint32_t n);
+  /// Simulated service time per call (in-process only).
+  model_spec& latency(std::chrono::nanoseconds d);
+  model_spec& on_failure(failure_action action);
+
+  const model_config& config() const noexcept {
+    return cfg_;
+  }
+
+private:
+  model_config cfg_;
+};
+
+/// Thrown by `job_builder::build` with every validation error, one per line.
+class invalid_job : public std::invalid_argument {
+public:
+  using std::invalid_argument::invalid_argument;
+};
+
+class job_builder {
+public:
+  explicit job_builder(std::string name);
+
+  job_builder& parallelism(uint32_t p);
+  job_builder& output(output_mode mode);
+  job_builder& partition_by(std::string field);
+  job_builder& source_jsonl(std::string path);
+  job_builder& source_stdin();
+  /// `count` records from `record_template` (see source_config), at `rate`
+  /// records/s (0: as fast as credit allows).
+  job_builder& source_generator(uint64_t count, std::string record_template = {}, double rate = 0,
+                                uint64_t seed = 1);
+  job_builder& model(const model_spec& spec);
+  job_builder& stage(std::string model_name);
+  job_builder& sink_jsonl(std::string path);
+  job_builder& sink_stdout();
+  job_builder& sink_buffer(uint32_t records);
+  job_builder& dead_letter(std::string path);
+
+  /// Validates against `models` and returns the config; throws invalid_job.
+  job_config build(const model_registry& models) const;
+
+private:
+  job_config cfg_;
+};
+
+} // namespace sinfer

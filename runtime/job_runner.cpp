@@ -1,0 +1,66 @@
+#include "runtime/job_runner.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+
+#include <caf/all.hpp>
+
+#include "actors/job_supervisor.hpp"
+
+namespace sinfer {
+
+namespace {
+
+std::string parent_dir(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos)
+    return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+void check_writable_dir(const std::string& key, const std::string& path, const job_config& cfg,
+                        std::vector<std::string>& errors) {
+  auto dir = parent_dir(path);
+  if (::access(dir.c_str(), W_OK) != 0)
+    errors.push_back((cfg.file.empty() ? "" : cfg.file + ": ") + key + ": cannot write to directory \""
+                     + dir + "\": " + std::strerror(errno));
+}
+
+} // namespace
+
+std::vector<std::string> preflight_job(const job_config& cfg) {
+  std::vector<std::string> errors;
+  auto prefix = cfg.file.empty() ? std::string{} : cfg.file + ": ";
+  if (cfg.source.kind == source_kind::jsonl && ::access(cfg.source.path.c_str(), R_OK) != 0)
+    errors.push_back(prefix + "source.path: cannot read \"" + cfg.source.path + "\": " + std::strerror(errno));
+  if (cfg.sink.kind == sink_kind::jsonl)
+    check_writable_dir("sink.path", cfg.sink.path, cfg, errors);
+  check_writable_dir("dead-letter.path", cfg.dead_letter_path, cfg, errors);
+  return errors;
+}
+
+job_report run_job(const job_config& cfg, const model_registry& models, run_options options) {
+  caf::actor_system_config sys_cfg;
+  if (options.threads > 0)
+    sys_cfg.set("scheduler.max-threads", options.threads);
+  caf::actor_system sys{sys_cfg};
+  auto shared_cfg = std::make_shared<const job_config>(cfg);
+  auto shared_models = std::make_shared<const model_registry>(models);
+  auto counters = std::make_shared<job_counters>(cfg.stages.size());
+  supervisor_options sup_opts;
+  sup_opts.progress = options.progress;
+  sup_opts.progress_interval = options.progress_interval;
+  auto supervisor = spawn_job_supervisor(sys, shared_cfg, shared_models, sup_opts, counters);
+  job_report report;
+  caf::scoped_actor self{sys};
+  self->request(supervisor, caf::infinite, run_atom::value)
+    .receive([&](job_report& r) { report = std::move(r); },
+             [&](caf::error& err) {
+               report.ok = false;
+               report.reason = "the job supervisor ended without a report: " + sys.render(err);
+             });
+  return report;
+}
+
+} // namespace sinfer

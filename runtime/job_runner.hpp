@@ -1,0 +1,33 @@
+#pragma once
+/// Running a job to completion: the entry point of `sinfer run` and of
+/// programs built on the C++ API. No CAF header here (see
+/// actors/job_supervisor.hpp to run a job inside your own actor system).
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "backends/in_process.hpp"
+#include "messages/report.hpp"
+#include "runtime/job_config.hpp"
+
+namespace sinfer {
+
+struct run_options {
+  /// Log progress lines through spdlog every `progress_interval`.
+  bool progress = false;
+  std::chrono::milliseconds progress_interval{1000};
+  /// Scheduler threads; 0 means one per core.
+  size_t threads = 0;
+};
+
+/// What can only be checked on this machine, before anything starts: the
+/// source file is readable, the output and dead-letter directories exist.
+/// Returns errors naming the key path, empty when fine.
+std::vector<std::string> preflight_job(const job_config& cfg);
+
+/// Runs `cfg` (already validated) on a fresh actor system; blocks until the
+/// job ends and returns its report.
+job_report run_job(const job_config& cfg, const model_registry& models, run_options options = {});
+
+} // namespace sinfer

@@ -1,0 +1,30 @@
+#pragma once
+/// Small helpers for JSON as text: escaping, unescaping, appending members.
+/// No CAF, no simdjson in this header.
+
+#include <string>
+#include <string_view>
+
+namespace sinfer {
+
+/// Appends `s` to `out` as a quoted JSON string.
+void append_json_string(std::string& out, std::string_view s);
+
+/// `s` as a quoted JSON string.
+std::string json_quote(std::string_view s);
+
+/// If `raw` is a JSON string token (`"..."`), writes its unescaped value to
+/// `out` and returns true; otherwise returns false and leaves `out` alone.
+bool json_unquote(std::string_view raw, std::string& out);
+
+/// Appends one member to the JSON object text `obj` (which must end with `}`
+/// after optional whitespace). `member` is `"name":value` without comma.
+void append_member(std::string& obj, std::string_view member);
+
+/// Trims ASCII whitespace (and a trailing \r) from both ends.
+std::string_view trim(std::string_view s) noexcept;
+
+/// Levenshtein distance, for did-you-mean suggestions.
+size_t edit_distance(std::string_view a, std::string_view b);
+
+} // namespace sinfer
