@@ -1,1 +1,203 @@
+// Pure policies and helpers, tested as tables: credit, ordering, routing,
+// record templates, JSON text helpers, durations.
+
 #include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "policies/credit.hpp"
+#include "policies/inflight_table.hpp"
+#include "policies/partitioning.hpp"
+#include "runtime/config_loader.hpp"
+#include "runtime/json_text.hpp"
+#include "runtime/record_template.hpp"
+
+using namespace sinfer;
+
+TEST_CASE("send_credit: never sends past the grant") {
+  send_credit c;
+  CHECK_FALSE(c.take());
+  c.grant(2);
+  CHECK(c.take());
+  CHECK(c.take());
+  CHECK_FALSE(c.take());
+  c.grant(5);
+  CHECK_FALSE(c.take(6));
+  CHECK(c.available() == 5);
+  CHECK(c.take(5));
+  CHECK(c.available() == 0);
+}
+
+TEST_CASE("receive_credit: grants back what left, flags overruns") {
+  receive_credit c{4};
+  CHECK(c.initial_grant() == 4);
+  CHECK(c.arrived(3));
+  CHECK(c.held() == 3);
+  CHECK(c.take_grant() == 0);
+  c.left(2);
+  CHECK(c.take_grant() == 2);
+  CHECK(c.take_grant() == 0);
+  CHECK(c.arrived(3)); // 1 + 3 = 4: at capacity
+  CHECK(c.max_held() == 4);
+  CHECK_FALSE(c.arrived(1)); // 5 > 4: the producer overran its credit
+}
+
+TEST_CASE("inflight_table: ordered mode releases in arrival order only") {
+  // Rows: completion order of tickets 0..3, expected pops after each step.
+  struct row {
+    uint64_t complete;
+    std::vector<int> popped;
+  };
+  std::vector<row> rows = {{2, {}}, {0, {0}}, {3, {}}, {1, {1, 2, 3}}};
+  inflight_table<int> t{output_mode::ordered};
+  for (int i = 0; i < 4; ++i)
+    CHECK(t.admit(i) == static_cast<uint64_t>(i));
+  for (auto& r : rows) {
+    CAPTURE(r.complete);
+    t.complete(r.complete);
+    std::vector<int> got;
+    int v;
+    while (t.pop_ready(v))
+      got.push_back(v);
+    CHECK(got == r.popped);
+  }
+  CHECK(t.empty());
+}
+
+TEST_CASE("inflight_table: unordered mode releases in completion order") {
+  struct row {
+    uint64_t complete;
+    std::vector<int> popped;
+  };
+  std::vector<row> rows = {{2, {2}}, {0, {0}}, {3, {3}}, {1, {1}}};
+  inflight_table<int> t{output_mode::unordered};
+  for (int i = 0; i < 4; ++i)
+    t.admit(i);
+  for (auto& r : rows) {
+    CAPTURE(r.complete);
+    t.complete(r.complete);
+    std::vector<int> got;
+    int v;
+    while (t.pop_ready(v))
+      got.push_back(v);
+    CHECK(got == r.popped);
+  }
+  CHECK(t.empty());
+}
+
+TEST_CASE("inflight_table: size counts completed-but-held items; double completion throws") {
+  for (auto mode : {output_mode::ordered, output_mode::unordered}) {
+    inflight_table<std::string> t{mode};
+    auto a = t.admit("a");
+    auto b = t.admit("b");
+    t.complete(b);
+    CHECK(t.size() == 2);
+    CHECK(t.at(a) == "a");
+    CHECK_THROWS(t.complete(b));
+    std::string v;
+    if (mode == output_mode::ordered)
+      CHECK_FALSE(t.pop_ready(v));
+    else
+      CHECK(t.pop_ready(v));
+  }
+}
+
+TEST_CASE("partitioning: keyed routing is stable and spreads keys") {
+  CHECK(fnv1a("") == 14695981039346656037ull);
+  CHECK(fnv1a("a") == 0xaf63dc4c8601ec8cull); // the published FNV-1a test vector
+  std::set<uint32_t> seen;
+  for (int k = 0; k < 100; ++k) {
+    auto key = "\"user" + std::to_string(k) + "\"";
+    auto s = subtask_for_key(key, 4);
+    CHECK(s < 4);
+    CHECK(s == subtask_for_key(key, 4));
+    seen.insert(s);
+  }
+  CHECK(seen.size() == 4);
+  CHECK(subtask_round_robin(0, 3) == 0);
+  CHECK(subtask_round_robin(4, 3) == 1);
+  CHECK(subtask_for_key("x", 1) == 0);
+}
+
+TEST_CASE("record_template: placeholders render deterministically") {
+  std::string err;
+  auto t = record_template::parse(R"({"id":"${i}","s":"r${i}","c":"${pick:a|b|c}"})", err);
+  REQUIRE(t);
+  std::string out;
+  t->render(42, 7, out);
+  CHECK(out.substr(0, 23) == R"({"id":42,"s":"r42","c":)");
+  std::set<std::string> picks;
+  for (uint64_t i = 0; i < 60; ++i) {
+    std::string a;
+    std::string b;
+    t->render(i, 7, a);
+    t->render(i, 7, b);
+    CHECK(a == b);
+    picks.insert(a.substr(a.rfind(':') + 1));
+  }
+  CHECK(picks == std::set<std::string>{"\"a\"}", "\"b\"}", "\"c\"}"});
+  CHECK_FALSE(record_template::parse(R"({"x":"${nope}"})", err));
+  CHECK(err.find("unknown placeholder") != std::string::npos);
+  CHECK_FALSE(record_template::parse(R"({"x":"${i")", err));
+}
+
+TEST_CASE("json text: quote, unquote and append_member") {
+  struct row {
+    std::string raw;
+    std::string quoted;
+  };
+  std::vector<row> rows = {{"plain", R"("plain")"},
+                           {"a\"b", R"("a\"b")"},
+                           {"back\\slash", R"("back\\slash")"},
+                           {"line\nbreak\t", R"("line\nbreak\t")"},
+                           {std::string{"\x01", 1}, R"("\u0001")"},
+                           {"é", "\"é\""}};
+  for (auto& r : rows) {
+    CAPTURE(r.raw);
+    CHECK(json_quote(r.raw) == r.quoted);
+    std::string back;
+    CHECK(json_unquote(r.quoted, back));
+    CHECK(back == r.raw);
+  }
+  std::string s;
+  CHECK(json_unquote(R"("\u00e9\ud83d\ude00")", s));
+  CHECK(s == "é😀");
+  CHECK_FALSE(json_unquote("42", s));
+  CHECK_FALSE(json_unquote(R"("bad\q")", s));
+
+  std::string obj = R"({"a":1})";
+  append_member(obj, R"("b":2)");
+  CHECK(obj == R"({"a":1,"b":2})");
+  std::string empty = "{ }  ";
+  append_member(empty, R"("b":2)");
+  CHECK(empty == R"({ "b":2})");
+}
+
+TEST_CASE("parse_duration: units, decimals and rejects, both sides of each rule") {
+  struct row {
+    const char* text;
+    bool ok;
+    int64_t ns;
+  };
+  std::vector<row> rows = {
+    {"5ms", true, 5'000'000},     {"2s", true, 2'000'000'000}, {"1.5s", true, 1'500'000'000},
+    {"1m", true, 60'000'000'000}, {"250us", true, 250'000},    {"0ms", true, 0},
+    {"7", false, 0},              {"ms", false, 0},            {"-1s", false, 0},
+    {"5 parsecs", false, 0},      {"", false, 0},              {"1e3s", false, 0},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.text);
+    std::chrono::nanoseconds d{-1};
+    CHECK(parse_duration(r.text, d) == r.ok);
+    if (r.ok)
+      CHECK(d.count() == r.ns);
+  }
+}
+
+TEST_CASE("edit_distance") {
+  CHECK(edit_distance("parallelism", "paralelism") == 1);
+  CHECK(edit_distance("", "abc") == 3);
+  CHECK(edit_distance("same", "same") == 0);
+}

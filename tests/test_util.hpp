@@ -1,0 +1,87 @@
+#pragma once
+// Helpers shared by the test files: temp dirs, files as lines, JSON fields.
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <simdjson.h>
+#include <unistd.h>
+
+namespace sinfer::test {
+
+/// A fresh directory under /tmp, removed when the object dies.
+class temp_dir {
+public:
+  temp_dir() {
+    char tmpl[] = "/tmp/sinfer-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~temp_dir() {
+    std::string cmd = "rm -rf '" + path_ + "'";
+    [[maybe_unused]] int rc = std::system(cmd.c_str());
+  }
+  std::string file(const std::string& name) const {
+    return path_ + "/" + name;
+  }
+  const std::string& path() const {
+    return path_;
+  }
+
+private:
+  std::string path_;
+};
+
+inline void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out{path, std::ios::binary};
+  out << text;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+inline std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream in{path};
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  return lines;
+}
+
+/// Parses one JSON object line; the returned element lives in `parser`.
+inline simdjson::dom::object parse_object(simdjson::dom::parser& parser, const std::string& line) {
+  simdjson::dom::object obj;
+  if (parser.parse(line).get(obj))
+    throw std::runtime_error("not a JSON object: " + line);
+  return obj;
+}
+
+inline std::string str_field(simdjson::dom::object obj, const char* key) {
+  std::string_view v;
+  if (obj[key].get(v))
+    return "<missing " + std::string{key} + ">";
+  return std::string{v};
+}
+
+inline int64_t int_field(simdjson::dom::object obj, const char* key) {
+  int64_t v = -1;
+  if (obj[key].get(v))
+    return -1;
+  return v;
+}
+
+/// Counts the occurrences of `needle` in `hay`.
+inline size_t count_of(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (auto i = hay.find(needle); i != std::string::npos; i = hay.find(needle, i + 1))
+    ++n;
+  return n;
+}
+
+} // namespace sinfer::test
