@@ -21,10 +21,10 @@ struct cmd_result {
 };
 
 /// Runs `command` in `cwd` through the shell, capturing stdout and stderr.
-cmd_result run_in(const temp_dir& cwd, const std::string& command) {
+cmd_result run_in(const temp_dir& cwd, const std::string& command, const std::string& input = "/dev/null") {
   auto out = cwd.file(".stdout");
   auto err = cwd.file(".stderr");
-  std::string line = "cd '" + cwd.path() + "' && " + command + " >'" + out + "' 2>'" + err + "' </dev/null";
+  std::string line = "cd '" + cwd.path() + "' && " + command + " >'" + out + "' 2>'" + err + "' <'" + input + "'";
   int status = std::system(line.c_str());
   cmd_result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -221,4 +221,23 @@ TEST_CASE("the C++ API example builds and runs the same kind of job") {
   REQUIRE(lines.size() == 5000);
   CHECK(lines[0].find("\"sentiment\":") != std::string::npos);
   CHECK(lines[0].find("\"shout\":\"") != std::string::npos);
+}
+
+TEST_CASE("stdin to stdout: a pipe in, a pipe out, dead letters still go to their file") {
+  temp_dir dir;
+  write_file(dir.file("in.jsonl"), "{\"text\":\"great\"}\nnot json\n{\"text\":\"awful\"}\n");
+  write_file(dir.file("job.json"), R"({
+    "source": {"type": "stdin"},
+    "models": {"m": {"model": "keyword-classifier", "output": {"label": "label"}}},
+    "stages": ["m"],
+    "sink": {"type": "stdout"},
+    "dead-letter": {"path": "dead.jsonl"}
+  })");
+  auto r = run_in(dir, sinfer_bin + " run job.json", dir.file("in.jsonl"));
+  CHECK(r.code == 0);
+  CHECK(r.out == "{\"text\":\"great\",\"label\":\"positive\"}\n{\"text\":\"awful\",\"label\":\"negative\"}\n");
+  auto dead = read_lines(dir.file("dead.jsonl"));
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].find("\"source\":\"stdin\",\"partition\":0,\"offset\":2,\"line\":2") != std::string::npos);
+  CHECK(r.err.find("2 out, 1 dead-lettered (see dead.jsonl)") != std::string::npos);
 }
