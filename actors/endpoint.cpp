@@ -1,6 +1,6 @@
 #include "actors/endpoint.hpp"
 
-#include <atomic>
+#include <thread>
 #include <unordered_map>
 
 #include <caf/all.hpp>
@@ -29,10 +29,12 @@ endpoint_actor::behavior_type endpoint_behavior(endpoint_pointer self,
       auto rp = self->make_response_promise<call_result>();
       auto id = st.next_id++;
       st.waiting.emplace(id, rp);
-      auto in_handler = std::make_shared<std::atomic<bool>>(true);
+      auto handler_thread = std::this_thread::get_id();
+      // Read only on the handler's own thread, so no synchronisation needed.
+      auto in_handler = std::make_shared<bool>(true);
       auto handle = caf::actor_cast<endpoint_actor>(self);
-      st.backend->infer(req, [self, handle, id, in_handler](call_result res) {
-        if (!in_handler->load()) { // completed later, on another thread
+      st.backend->infer(req, [self, handle, id, handler_thread, in_handler](call_result res) {
+        if (std::this_thread::get_id() != handler_thread || !*in_handler) { // completed later
           caf::anon_send(handle, deliver_atom::value, id, std::move(res));
           return;
         }
@@ -45,7 +47,7 @@ endpoint_actor::behavior_type endpoint_behavior(endpoint_pointer self,
         i->second.deliver(std::move(res));
         self->state.waiting.erase(i);
       });
-      in_handler->store(false);
+      *in_handler = false;
       return rp;
     },
     [=](deliver_atom, uint64_t id, call_result& res) {

@@ -1,5 +1,7 @@
 #include "actors/inference_operator.hpp"
 
+#include <unordered_set>
+
 #include <caf/all.hpp>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
@@ -36,6 +38,8 @@ struct operator_state {
   bool eos_received = false;
   bool eos_sent = false;
   simdjson::dom::parser parser;
+  /// Tickets of records that already hold a field an output will write.
+  std::unordered_set<uint64_t> clashing;
 };
 
 using operator_pointer = operator_actor::stateful_pointer<operator_state>;
@@ -51,7 +55,7 @@ void fail_record(operator_pointer self, record& rec, const std::string& why) {
 
 /// Parses `rec`, appends its inputs to the open batch; false (and the record
 /// marked failed) if it cannot be scored.
-bool extract_inputs(operator_pointer self, record& rec) {
+bool extract_inputs(operator_pointer self, uint64_t ticket, record& rec) {
   auto& st = self->state;
   auto& model = *st.cfg.model;
   simdjson::dom::element root;
@@ -72,32 +76,49 @@ bool extract_inputs(operator_pointer self, record& rec) {
       fail_record(self, rec, "missing field \"" + in.second + "\" (model input \"" + in.first + "\")");
       return false;
     }
-    st.batch.request.values.push_back(simdjson::minify(v));
+    std::string_view sv;
+    if (v.get(sv) == simdjson::SUCCESS) {
+      auto& out = st.batch.request.values.emplace_back();
+      out.reserve(sv.size() + 2);
+      append_json_string(out, sv);
+    } else {
+      st.batch.request.values.push_back(simdjson::minify(v));
+    }
   }
-  // Output fields replace input fields of the same name (no duplicate keys).
-  bool clash = false;
+  // Output fields replace input fields of the same name (no duplicate keys);
+  // the record keeps its text until the call succeeds (a dead letter shows
+  // the record as it arrived).
   for (auto& target : st.output_targets) {
     simdjson::dom::element v;
-    clash = clash || obj.at_key(target).get(v) == simdjson::SUCCESS;
-  }
-  if (clash) {
-    std::string rebuilt = "{";
-    for (auto field : obj) {
-      bool replaced = false;
-      for (auto& target : st.output_targets)
-        replaced = replaced || field.key == target;
-      if (replaced)
-        continue;
-      if (rebuilt.size() > 1)
-        rebuilt.push_back(',');
-      append_json_string(rebuilt, field.key);
-      rebuilt.push_back(':');
-      rebuilt += simdjson::minify(field.value);
+    if (obj.at_key(target).get(v) == simdjson::SUCCESS) {
+      st.clashing.insert(ticket);
+      break;
     }
-    rebuilt.push_back('}');
-    rec.json = std::move(rebuilt);
   }
   return true;
+}
+
+/// Rewrites `rec.json` without the fields the outputs will write.
+void drop_output_fields(operator_pointer self, record& rec) {
+  auto& st = self->state;
+  simdjson::dom::object obj;
+  if (st.parser.parse(rec.json).get(obj))
+    return;
+  std::string rebuilt = "{";
+  for (auto field : obj) {
+    bool replaced = false;
+    for (auto& target : st.output_targets)
+      replaced = replaced || field.key == target;
+    if (replaced)
+      continue;
+    if (rebuilt.size() > 1)
+      rebuilt.push_back(',');
+    append_json_string(rebuilt, field.key);
+    rebuilt.push_back(':');
+    rebuilt += simdjson::minify(field.value);
+  }
+  rebuilt.push_back('}');
+  rec.json = std::move(rebuilt);
 }
 
 void emit(operator_pointer self);
@@ -112,29 +133,56 @@ void apply_result(operator_pointer self, const std::vector<uint64_t>& tickets, c
     for (size_t c = 0; c < res.names.size(); ++c)
       if (res.names[c] == model.output[k].first)
         column_of[k] = static_cast<int>(c);
+  const std::string* missing_column = nullptr;
+  for (size_t k = 0; k < model.output.size(); ++k)
+    if (column_of[k] < 0)
+      missing_column = &model.output[k].first;
+  const call_error missing{error_class::fatal_endpoint,
+                           missing_column == nullptr ? std::string{}
+                                                     : "the result has no output \"" + *missing_column + "\"",
+                           std::chrono::milliseconds{0}};
+  const call_error bad_shape{error_class::fatal_endpoint,
+                             "the result does not have one entry per record of the batch ("
+                               + std::to_string(tickets.size()) + " records)",
+                             std::chrono::milliseconds{0}};
   for (uint32_t row = 0; row < tickets.size(); ++row) {
     auto& rec = st.table.at(tickets[row]);
     const call_error* err = nullptr;
     if (!res.error.ok())
       err = &res.error;
-    else if (!res.row_errors.empty() && !res.row_errors[row].ok())
+    else if (res.row_errors.size() == tickets.size() && !res.row_errors[row].ok())
       err = &res.row_errors[row];
-    if (err == nullptr && res.values.size() < (row + 1) * res.names.size()) {
-      static const call_error short_result{error_class::fatal_endpoint, "too few results for the batch",
-                                           std::chrono::milliseconds{0}};
-      err = &short_result;
-    }
+    else if (!res.row_errors.empty() && res.row_errors.size() != tickets.size())
+      err = &bad_shape;
+    if (err == nullptr && res.values.size() != tickets.size() * res.names.size())
+      err = &bad_shape;
+    if (err == nullptr && missing_column != nullptr)
+      err = &missing;
     if (err != nullptr) {
       fail_record(self, rec, std::string{to_string(err->cls)} + ": " + err->message);
     } else {
-      for (size_t k = 0; k < model.output.size(); ++k) {
-        if (column_of[k] < 0)
-          continue;
-        std::string member = st.member_prefix[k];
-        member += res.at(row, static_cast<size_t>(column_of[k]));
-        append_member(rec.json, member);
+      if (!st.clashing.empty() && st.clashing.count(tickets[row]) > 0)
+        drop_output_fields(self, rec);
+      // Close the object once: drop '}', append every member, re-add '}'.
+      auto& j = rec.json;
+      while (!j.empty() && j.back() != '}')
+        j.pop_back();
+      if (!j.empty()) {
+        j.pop_back();
+        auto last = j.find_last_not_of(" \t\r\n");
+        bool empty_object = last != std::string::npos && j[last] == '{';
+        for (size_t k = 0; k < model.output.size(); ++k) {
+          if (!empty_object)
+            j.push_back(',');
+          empty_object = false;
+          j += st.member_prefix[k];
+          j += res.at(row, static_cast<size_t>(column_of[k]));
+        }
+        j.push_back('}');
       }
     }
+    if (!st.clashing.empty())
+      st.clashing.erase(tickets[row]);
     st.table.complete(tickets[row]);
   }
 }
@@ -143,11 +191,13 @@ void dispatch(operator_pointer self) {
   auto& st = self->state;
   if (st.batch.tickets.empty())
     return;
-  auto tickets = std::move(st.batch.tickets);
+  auto tickets = std::make_shared<const std::vector<uint64_t>>(std::move(st.batch.tickets));
   auto request = std::move(st.batch.request);
-  request.rows = static_cast<uint32_t>(tickets.size());
+  request.rows = static_cast<uint32_t>(tickets->size());
   st.batch = open_batch{};
   st.batch.request.names = request.names;
+  st.batch.tickets.reserve(st.cfg.model->batch_max_size);
+  st.batch.request.values.reserve(st.cfg.model->batch_max_size * request.names.size());
   ++st.calls_outstanding;
   st.cfg.counters->stages[st.cfg.stage].calls.fetch_add(1, std::memory_order_relaxed);
   self->request(st.cfg.endpoint, caf::infinite, infer_atom::value, std::move(request))
@@ -155,7 +205,7 @@ void dispatch(operator_pointer self) {
       [=](call_result& res) {
         auto& st = self->state;
         --st.calls_outstanding;
-        apply_result(self, tickets, res);
+        apply_result(self, *tickets, res);
         emit(self);
         maybe_finish(self);
       },
@@ -166,7 +216,7 @@ void dispatch(operator_pointer self) {
         res.error = call_error{error_class::retryable,
                                "endpoint unavailable: " + self->system().render(err),
                                std::chrono::milliseconds{0}};
-        apply_result(self, tickets, res);
+        apply_result(self, *tickets, res);
         emit(self);
         maybe_finish(self);
       });
@@ -177,6 +227,7 @@ void dispatch(operator_pointer self) {
 void emit(operator_pointer self) {
   auto& st = self->state;
   record_chunk out;
+  out.reserve(std::min<uint64_t>(st.outbound.available(), st.table.size()));
   record rec;
   while (st.outbound.available() > 0 && st.table.pop_ready(rec)) {
     st.outbound.take();
@@ -235,7 +286,7 @@ operator_actor::behavior_type operator_behavior(operator_pointer self, operator_
         bool scorable = !rec.failed();
         auto ticket = st.table.admit(std::move(rec));
         auto& held = st.table.at(ticket);
-        if (scorable && extract_inputs(self, held)) {
+        if (scorable && extract_inputs(self, ticket, held)) {
           st.batch.tickets.push_back(ticket);
           if (st.batch.tickets.size() >= max_batch)
             dispatch(self);

@@ -18,7 +18,8 @@ struct supervisor_state {
   supervisor_options options;
   std::shared_ptr<job_counters> counters;
   std::vector<caf::actor> children;
-  caf::typed_response_promise<job_report> reply;
+  /// Everyone who asked (run); all get the same report.
+  std::vector<caf::typed_response_promise<job_report>> replies;
   bool started = false;
   bool ended = false;
   caf::actor_clock::time_point start_time;
@@ -40,11 +41,13 @@ void end_job(supervisor_pointer self, bool ok, std::string reason, sink_figures 
   report.dead_lettered = ok ? figures.dead_lettered : st.counters->dead_lettered.load();
   report.elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(self->clock().now() - st.start_time).count();
   if (!ok)
-    spdlog::error("job \"{}\" failed: {}", st.cfg->name, report.reason);
+    spdlog::debug("job \"{}\" failed: {}", st.cfg->name, report.reason);
   for (auto& child : st.children)
     self->send_exit(child, caf::exit_reason::user_shutdown);
   st.children.clear();
-  st.reply.deliver(std::move(report));
+  for (auto& reply : st.replies)
+    reply.deliver(report);
+  st.replies.clear();
   self->quit();
 }
 
@@ -112,6 +115,19 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_pointer self,
   st.models = std::move(models);
   st.options = options;
   st.counters = std::move(counters);
+  // A bug that throws in the supervisor ends the job with a report instead
+  // of leaving callers waiting for ever (CAF 0.17 has no broken promises).
+  self->set_exception_handler([=](std::exception_ptr& ptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    end_job(self, false, "internal error in the job supervisor: " + what, {});
+    return caf::exit_reason::unhandled_exception;
+  });
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& st = self->state;
     if (st.ended || msg.reason == caf::exit_reason::normal)
@@ -121,10 +137,11 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_pointer self,
   return {
     [=](run_atom) -> caf::typed_response_promise<job_report> {
       auto& st = self->state;
-      st.reply = self->make_response_promise<job_report>();
+      auto reply = self->make_response_promise<job_report>();
+      st.replies.push_back(reply);
       if (!st.started)
         start(self);
-      return st.reply;
+      return reply;
     },
     [=](done_atom, sink_figures figures) {
       end_job(self, true, {}, figures);

@@ -79,7 +79,8 @@ void finish(sink_pointer self) {
     st.out = nullptr;
   }
   if (!ok)
-    fail(self, "sink: writing \"" + st.cfg->sink.path + "\" failed: " + std::strerror(errno));
+    fail(self, "sink: writing \"" + (st.out == stdout ? std::string{"stdout"} : st.cfg->sink.path)
+                 + "\" failed: " + std::strerror(errno));
   if (st.dead != nullptr) {
     bool dead_ok = std::fclose(st.dead) == 0;
     st.dead = nullptr;
@@ -133,6 +134,13 @@ sink_actor::behavior_type sink_behavior(sink_pointer self, std::shared_ptr<const
           std::fwrite(rec.json.data(), 1, rec.json.size(), st.out);
           ++written;
         }
+      }
+      // Flush when nothing else is queued: at high rates lines leave in big
+      // writes, at low rates each chunk is visible at once (tail -f, pipes).
+      if (st.out != nullptr && self->mailbox().empty()) {
+        std::fflush(st.out);
+        if (st.dead != nullptr)
+          std::fflush(st.dead);
       }
       st.figures.written += written;
       st.counters->records_out.fetch_add(written, std::memory_order_relaxed);

@@ -1,6 +1,9 @@
 #include "actors/record_source.hpp"
 
 #include <cerrno>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -26,6 +29,64 @@ constexpr size_t chunk_records = 256;
 /// stages parse and append without reallocating.
 constexpr size_t spare_bytes = simdjson::SIMDJSON_PADDING + 64;
 
+/// Splits a file descriptor into lines with its own buffer, so a read that
+/// would block can be noticed (poll) before it happens.
+class line_reader {
+public:
+  enum class status { line, would_block, eof, error };
+
+  explicit line_reader(int fd) : fd_(fd), buf_(1 << 16) {
+  }
+
+  /// The next line (without '\n') into `out`, valid until the next call.
+  /// `timeout_ms` < 0 blocks; otherwise waits at most that long for input.
+  status next(std::string_view& out, int timeout_ms) {
+    for (;;) {
+      auto* nl = static_cast<char*>(std::memchr(buf_.data() + begin_, '\n', end_ - begin_));
+      if (nl != nullptr) {
+        out = std::string_view{buf_.data() + begin_, static_cast<size_t>(nl - (buf_.data() + begin_))};
+        begin_ = static_cast<size_t>(nl - buf_.data()) + 1;
+        return status::line;
+      }
+      if (eof_) {
+        if (begin_ == end_)
+          return status::eof;
+        out = std::string_view{buf_.data() + begin_, end_ - begin_};
+        begin_ = end_;
+        return status::line;
+      }
+      if (begin_ > 0) { // compact
+        std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+      }
+      if (end_ == buf_.size())
+        buf_.resize(buf_.size() * 2);
+      if (timeout_ms >= 0) {
+        pollfd pfd{fd_, POLLIN, 0};
+        int ready = ::poll(&pfd, 1, timeout_ms);
+        if (ready == 0 || (ready < 0 && errno == EINTR))
+          return status::would_block;
+      }
+      auto n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return status::error;
+      if (n == 0)
+        eof_ = true;
+      end_ += static_cast<size_t>(n);
+    }
+  }
+
+private:
+  int fd_;
+  std::vector<char> buf_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  bool eof_ = false;
+};
+
 struct source_state {
   std::shared_ptr<const job_config> cfg;
   std::vector<record_consumer> subtasks;
@@ -34,10 +95,9 @@ struct source_state {
 
   std::vector<send_credit> credit;
   std::vector<record_chunk> pending;
-  std::FILE* file = nullptr;
-  bool owns_file = false;
-  char* line_buf = nullptr;
-  size_t line_cap = 0;
+  int fd = -1;
+  bool owns_fd = false;
+  std::optional<line_reader> lines;
   uint64_t line_no = 0;
   std::optional<record_template> tmpl;
   uint64_t generated = 0;
@@ -52,15 +112,14 @@ struct source_state {
   simdjson::dom::parser parser;
 
   ~source_state() {
-    if (owns_file && file != nullptr)
-      std::fclose(file);
-    std::free(line_buf);
+    if (owns_fd && fd >= 0)
+      ::close(fd);
   }
 };
 
 using source_pointer = source_actor::stateful_pointer<source_state>;
 
-enum class next_status { record, none_yet, exhausted };
+enum class next_status { record, none_yet, no_input_yet, exhausted };
 
 /// Reads the next record into `out`.
 next_status next_record(source_pointer self, record& out) {
@@ -81,18 +140,29 @@ next_status next_record(source_pointer self, record& out) {
     ++st.generated;
     return next_status::record;
   }
+  // A pipe may hold no input for a long time: wait briefly, and not at all
+  // while records are waiting to be sent (they go out first).
+  int timeout_ms = -1;
+  if (src.kind == source_kind::stdin_lines) {
+    bool waiting = false;
+    for (auto& chunk : st.pending)
+      waiting = waiting || !chunk.empty();
+    timeout_ms = waiting ? 0 : 100;
+  }
   for (;;) {
-    auto n = ::getline(&st.line_buf, &st.line_cap, st.file);
-    if (n < 0) {
-      if (std::ferror(st.file)) {
+    std::string_view raw;
+    auto status = st.lines->next(raw, timeout_ms);
+    if (status == line_reader::status::would_block)
+      return next_status::no_input_yet;
+    if (status != line_reader::status::line) {
+      if (status == line_reader::status::error)
         self->send(st.supervisor, fail_atom::value,
                    "source \"" + src.name + "\": read error after line "
                      + std::to_string(st.line_no) + ": " + std::strerror(errno));
-      }
       return next_status::exhausted;
     }
     ++st.line_no;
-    auto line = trim(std::string_view{st.line_buf, static_cast<size_t>(n)});
+    auto line = trim(raw);
     if (line.empty())
       continue; // blank lines are not records
     out.id = record_id{0, 0, st.line_no};
@@ -170,6 +240,8 @@ void step(source_pointer self) {
         blocked_on_rate = true;
         break;
       }
+      if (status == next_status::no_input_yet)
+        break; // flush what we have, then wait for input in a later step
       st.held_target = route(self, rec);
       st.held = std::move(rec);
     }
@@ -224,12 +296,15 @@ source_actor::behavior_type source_behavior(source_pointer self,
     if (!st.tmpl)
       problem = "source.template: " + problem;
   } else if (src.kind == source_kind::stdin_lines) {
-    st.file = stdin;
+    st.fd = STDIN_FILENO;
+    st.lines.emplace(st.fd);
   } else {
-    st.file = std::fopen(src.path.c_str(), "rb");
-    st.owns_file = st.file != nullptr;
-    if (st.file == nullptr)
+    st.fd = ::open(src.path.c_str(), O_RDONLY | O_CLOEXEC);
+    st.owns_fd = st.fd >= 0;
+    if (st.fd < 0)
       problem = "source \"" + src.name + "\": cannot open \"" + src.path + "\": " + std::strerror(errno);
+    else
+      st.lines.emplace(st.fd);
   }
   if (!problem.empty()) {
     self->send(st.supervisor, fail_atom::value, problem);

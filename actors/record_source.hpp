@@ -10,8 +10,11 @@
 ///   supervisor if the input cannot be read.
 /// Routing: by the hash of `job.partition-by`'s value, else round-robin.
 /// Blocking: a file is read in steps of at most `step_records` lines on a
-/// scheduler thread (local file reads do not park); stdin can block for
-/// ever, so a stdin source is spawned detached (its own thread).
+/// scheduler thread (local file reads do not park). A stdin source runs
+/// detached (its own thread) and never blocks for long: before a read it
+/// polls, sends what it has read when no input is ready, and waits at most
+/// 100 ms per step, so records from a slow pipe flow at once and an exit
+/// request is seen promptly.
 
 #include <memory>
 #include <vector>

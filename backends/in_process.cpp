@@ -162,18 +162,18 @@ model_registry model_registry::with_builtins() {
     simdjson::padded_string text{options};
     simdjson::dom::object obj;
     if (parser.parse(text).get(obj)) {
-      error = "a JSON object";
+      error = "an object";
       return in_process_model{};
     }
     int64_t dims = 8;
     for (auto field : obj) {
       if (field.key == "dimensions") {
         if (field.value.get(dims) || dims < 1 || dims > 4096) {
-          error = "options.dimensions: expected an integer in 1..4096";
+          error = "dimensions: expected an integer in 1..4096, got " + simdjson::minify(field.value);
           return in_process_model{};
         }
       } else {
-        error = "options." + std::string{field.key} + ": unknown option (known: dimensions)";
+        error = std::string{field.key} + ": unknown option (known: dimensions)";
         return in_process_model{};
       }
     }
@@ -220,6 +220,11 @@ void in_process_backend::infer(const call_request& req, completion done) {
   result.names = model_.outputs;
   try {
     model_.compute(req, result);
+    if (result.error.ok() && !result.row_errors.empty() && result.row_errors.size() != req.rows)
+      result.error = call_error{error_class::fatal_endpoint,
+                                "model returned " + std::to_string(result.row_errors.size())
+                                  + " row errors for " + std::to_string(req.rows) + " rows",
+                                std::chrono::milliseconds{0}};
     if (result.error.ok() && result.values.size() != req.rows * model_.outputs.size())
       result.error = call_error{error_class::fatal_endpoint,
                                 "model returned " + std::to_string(result.values.size())

@@ -23,8 +23,10 @@
 
 namespace sinfer {
 
-/// Computes one batch in place: fill `out.values` with `rows * outputs`
-/// values (raw JSON), or set `out.row_errors` / `out.error`.
+/// Computes one batch in place: fill `out.values` with exactly `rows *
+/// outputs` values (raw JSON; failed rows may leave theirs empty), and either
+/// leave `out.row_errors` empty or give it exactly `rows` entries; or set
+/// `out.error` for the whole batch. Any other shape fails the batch.
 using in_process_fn = std::function<void(const call_request& in, call_result& out)>;
 
 /// A model as a C++ callable.

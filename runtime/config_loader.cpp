@@ -151,23 +151,25 @@ public:
   }
 
   /// Reads one of `names`; stores its index.
+  /// Returns true when the key is present and valid.
   template <class Enum>
-  void choice(std::string_view key, const std::vector<std::string>& names, Enum& out) {
+  bool choice(std::string_view key, const std::vector<std::string>& names, Enum& out) {
     element e;
     if (!get(key, e))
-      return;
+      return false;
     std::string_view s;
     if (!e.get(s)) {
       for (size_t i = 0; i < names.size(); ++i)
         if (names[i] == s) {
           out = static_cast<Enum>(i);
-          return;
+          return true;
         }
     }
     std::string all;
     for (auto& n : names)
       all += (all.empty() ? "" : " | ") + ("\"" + n + "\"");
     error(key, "expected one of " + all + ", got " + shown(e));
+    return false;
   }
 
   /// The object under `key`, if present and an object (else an error).
@@ -192,8 +194,13 @@ public:
     if (finished_)
       return;
     finished_ = true;
+    std::set<std::string> seen;
     for (auto field : obj_) {
       std::string key{field.key};
+      if (!seen.insert(key).second) {
+        log_.add(join(path_, key), "duplicate key (each key may appear once)");
+        continue;
+      }
       bool found = false;
       for (auto& k : known_)
         found = found || k == key;
@@ -223,9 +230,14 @@ void string_map(object_reader& r, std::string_view key,
   if (!r.sub_object(key, obj))
     return;
   out.clear();
+  std::set<std::string> seen;
   for (auto field : obj) {
     std::string_view s;
     auto path = r.path(key) + "." + std::string{field.key};
+    if (!seen.insert(std::string{field.key}).second) {
+      log.add(path, "duplicate key (each key may appear once)");
+      continue;
+    }
     if (field.value.get(s) || s.empty()) {
       log.add(path, "expected a record field name (non-empty string), got " + shown(field.value));
       continue;
@@ -251,13 +263,13 @@ void read_job(error_log& log, object obj, job_config& cfg) {
 void read_source(error_log& log, object obj, source_config& src) {
   object_reader r{log, obj, "source"};
   r.require("type", "one of \"jsonl\" | \"stdin\" | \"generator\"");
-  r.choice("type", source_kind_names, src.kind);
+  bool type_ok = r.choice("type", source_kind_names, src.kind);
   r.string("name", src.name);
   auto only_for = [&](std::string_view key, source_kind kind, const char* kind_name) {
-    if (r.has(key) && src.kind != kind)
+    if (type_ok && r.has(key) && src.kind != kind)
       r.error(key, std::string{"only valid when source.type is \""} + kind_name + "\"");
   };
-  if (src.kind == source_kind::jsonl)
+  if (type_ok && src.kind == source_kind::jsonl)
     r.require("path", "the JSONL file to read");
   only_for("path", source_kind::jsonl, "jsonl");
   r.string("path", src.path);
@@ -265,6 +277,8 @@ void read_source(error_log& log, object obj, source_config& src) {
     only_for(key, source_kind::generator, "generator");
   r.integer("count", 0, std::numeric_limits<int64_t>::max(), src.count);
   r.number("rate", 0, 1e12, src.rate);
+  if (src.rate > 0 && src.rate < 0.001)
+    r.error("rate", "expected 0 (as fast as credit allows) or at least 0.001 records/s");
   r.integer("seed", 0, std::numeric_limits<int64_t>::max(), src.seed);
   object tmpl;
   if (r.sub_object("template", tmpl))
@@ -310,8 +324,13 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
 }
 
 void read_models(error_log& log, object obj, job_config& cfg) {
+  std::set<std::string> seen;
   for (auto field : obj) {
     std::string name{field.key};
+    if (!seen.insert(name).second) {
+      log.add("models." + name, "duplicate model name (each model may appear once)");
+      continue;
+    }
     object mobj;
     if (field.value.get(mobj)) {
       log.add("models." + name, "expected an object describing the model, got " + shown(field.value));
@@ -323,7 +342,7 @@ void read_models(error_log& log, object obj, job_config& cfg) {
     }
     read_model(log, mobj, name, cfg.models[name]);
   }
-  if (cfg.models.empty())
+  if (seen.empty())
     log.add("models", "expected at least one model");
 }
 
@@ -352,10 +371,10 @@ void read_sink(error_log& log, object obj, job_config& cfg) {
   object_reader r{log, obj, "sink"};
   r.integer("buffer", 1, 1000000, cfg.sink_buffer);
   r.require("type", "one of \"jsonl\" | \"stdout\"");
-  r.choice("type", sink_kind_names, sink.kind);
-  if (sink.kind == sink_kind::jsonl)
+  bool type_ok = r.choice("type", sink_kind_names, sink.kind);
+  if (type_ok && sink.kind == sink_kind::jsonl)
     r.require("path", "the JSONL file to write");
-  else if (r.has("path"))
+  else if (type_ok && r.has("path"))
     r.error("path", "only valid when sink.type is \"jsonl\"");
   r.string("path", sink.path);
 }
@@ -518,7 +537,14 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
     std::string err;
     auto made = (*factory)(m.options_json, err);
     if (!made.compute) {
-      log.add(path + ".options", "expected " + (err.empty() ? std::string{"valid options"} : err));
+      // Factories say "key: problem" for one option, or just the problem.
+      auto colon = err.find(": ");
+      bool keyed = colon != std::string::npos && colon > 0
+                   && err.find_first_of(" \"", 0) >= colon;
+      if (keyed)
+        log.add(path + ".options." + err.substr(0, colon), err.substr(colon + 2));
+      else
+        log.add(path + ".options", "expected " + (err.empty() ? std::string{"valid options"} : err));
       continue;
     }
     if (!made.inputs.empty()) {
@@ -543,6 +569,13 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
     if (m.output.empty())
       for (auto& name : made.outputs)
         m.output.emplace_back(name, name);
+    std::map<std::string, std::string> writer_of;
+    for (auto& out : m.output) {
+      auto [it, fresh] = writer_of.emplace(out.second, out.first);
+      if (!fresh)
+        log.add(path + ".output." + out.first, "writes field \"" + out.second + "\", which output \""
+                                                 + it->second + "\" already writes");
+    }
   }
   return std::move(log.lines);
 }

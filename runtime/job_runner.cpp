@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 
 #include "actors/job_supervisor.hpp"
+#include "runtime/config_loader.hpp"
 
 namespace sinfer {
 
@@ -40,7 +41,14 @@ std::vector<std::string> preflight_job(const job_config& cfg) {
   return errors;
 }
 
-job_report run_job(const job_config& cfg, const model_registry& models, run_options options) {
+job_report run_job(const job_config& unchecked, const model_registry& models, run_options options) {
+  auto cfg = unchecked;
+  if (auto errors = check_job_config(cfg, models); !errors.empty()) {
+    job_report report;
+    report.reason = "invalid job config: " + errors.front()
+                    + (errors.size() > 1 ? " (and " + std::to_string(errors.size() - 1) + " more)" : "");
+    return report;
+  }
   caf::actor_system_config sys_cfg;
   if (options.threads > 0)
     sys_cfg.set("scheduler.max-threads", options.threads);

@@ -26,8 +26,8 @@ struct run_options {
 /// Returns errors naming the key path, empty when fine.
 std::vector<std::string> preflight_job(const job_config& cfg);
 
-/// Runs `cfg` (already validated) on a fresh actor system; blocks until the
-/// job ends and returns its report.
+/// Runs `cfg` on a fresh actor system; blocks until the job ends and returns
+/// its report. An invalid config gives a failed report without starting.
 job_report run_job(const job_config& cfg, const model_registry& models, run_options options = {});
 
 } // namespace sinfer

@@ -103,7 +103,7 @@ TEST_CASE("model checks: unknown model, input and output names suggest the close
   CHECK(has_line(r.errors, "models.a.model: no in-process model named \"keyword-clasifier\" (did you mean 'keyword-classifier'?)"));
   CHECK(has_line(r.errors, "models.b.input.txt: model \"keyword-classifier\" has no input named \"txt\" (did you mean 'text'?)"));
   CHECK(has_line(r.errors, "models.b.output.labels: model \"keyword-classifier\" has no output named \"labels\" (did you mean 'label'?)"));
-  CHECK(has_line(r.errors, "models.c.options: expected options.dimensions: expected an integer in 1..4096"));
+  CHECK(has_line(r.errors, "models.c.options.dimensions: expected an integer in 1..4096, got 0"));
   CHECK(has_line(r.errors, "stages[3]: no model named \"d\" in models"));
 }
 
@@ -128,4 +128,39 @@ TEST_CASE("job_builder validates with the same rules as files") {
                .sink_stdout()
                .build(models);
   CHECK(cfg.models.at("m").output.size() == 2);
+}
+
+TEST_CASE("duplicate keys, duplicate output fields and follow-on errors") {
+  auto models = model_registry::with_builtins();
+  auto r = parse_job_config(R"({
+    "job": {"parallelism": 2, "parallelism": 0},
+    "source": {"type": "kafka", "path": "x"},
+    "models": {
+      "m": {"model": "keyword-classifier", "output": {"label": "x", "score": "x"}},
+      "m": {"model": "noop"}
+    },
+    "stages": ["m"],
+    "sink": {"type": "stdout", "buffer": 4}
+  })", "d.json", models);
+  CHECK(has_line(r.errors, "d.json: job.parallelism: duplicate key"));
+  CHECK(has_line(r.errors, "d.json: models.m: duplicate model name"));
+  CHECK(has_line(r.errors, "source.type: expected one of"));
+  // No "path: only valid when..." noise after a bad type.
+  CHECK_FALSE(has_line(r.errors, "source.path"));
+  CHECK(r.errors.size() == 3);
+  auto o = parse_job_config(R"({
+    "source": {"type": "generator", "rate": 1e-300},
+    "models": {"m": {"model": "keyword-classifier", "output": {"label": "x", "score": "x"}}},
+    "stages": ["m"],
+    "sink": {"type": "stdout"}
+  })", "o.json", models);
+  CHECK(has_line(o.errors, "o.json: source.rate: expected 0 (as fast as credit allows) or at least 0.001 records/s"));
+  CHECK(o.errors.size() == 1); // the model checks run only on an otherwise valid file
+  auto p = parse_job_config(R"({
+    "source": {"type": "generator"},
+    "models": {"m": {"model": "keyword-classifier", "output": {"label": "x", "score": "x"}}},
+    "stages": ["m"],
+    "sink": {"type": "stdout"}
+  })", "p.json", models);
+  CHECK(has_line(p.errors, "p.json: models.m.output.score: writes field \"x\", which output \"label\" already writes"));
 }

@@ -299,3 +299,65 @@ TEST_CASE("a generator with a rate paces records on the actor clock") {
   CHECK(run.elapsed >= std::chrono::milliseconds(499));
   CHECK(run.elapsed < std::chrono::milliseconds(510));
 }
+
+TEST_CASE("a model whose result has the wrong shape dead-letters the batch, never reads past it") {
+  temp_dir dir;
+  auto models = model_registry::with_builtins();
+  // Rows: what the broken model returns; every record must be dead-lettered.
+  struct row {
+    const char* what;
+    std::function<void(const call_request&, call_result&)> compute;
+    const char* reason;
+  };
+  std::vector<row> rows = {
+    {"one row error for a batch of 4",
+     [](const call_request& in, call_result& out) {
+       out.values.resize(in.rows);
+       out.row_errors.resize(1);
+     },
+     "row errors for"},
+    {"too few values",
+     [](const call_request& in, call_result& out) { out.values.resize(in.rows - 1); },
+     "values for"},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.what);
+    in_process_model broken;
+    broken.outputs = {"y"};
+    broken.compute = r.compute;
+    models.add("broken", broken);
+    write_file(dir.file("in.jsonl"), review_lines(8));
+    auto cfg = job_builder{"broken"}
+                 .source_jsonl(dir.file("in.jsonl"))
+                 .model(model_spec{"b", "broken"}.batch_max_size(4))
+                 .stage("b")
+                 .sink_jsonl(dir.file("out.jsonl"))
+                 .dead_letter(dir.file("dead.jsonl"))
+                 .build(models);
+    auto run = run_virtual(cfg, models);
+    REQUIRE(run.report.ok);
+    CHECK(run.report.records_out == 0);
+    CHECK(run.report.dead_lettered == 8);
+    auto dead = read_file(dir.file("dead.jsonl"));
+    CHECK(count_of(dead, "fatal-endpoint: model returned") == 8);
+    CHECK(count_of(dead, r.reason) == 8);
+  }
+}
+
+TEST_CASE("a dead letter holds the record as it arrived, even when an output would replace a field") {
+  temp_dir dir;
+  auto models = model_registry::with_builtins();
+  write_file(dir.file("in.jsonl"), R"({"review":5,"other":1})" "\n");
+  auto cfg = job_builder{"keep"}
+               .source_jsonl(dir.file("in.jsonl"))
+               .model(model_spec{"s", "keyword-classifier"}.input("text", "review").output("label", "review"))
+               .stage("s")
+               .sink_jsonl(dir.file("out.jsonl"))
+               .dead_letter(dir.file("dead.jsonl"))
+               .build(models);
+  auto run = run_virtual(cfg, models);
+  REQUIRE(run.report.ok);
+  auto dead = read_lines(dir.file("dead.jsonl"));
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].find(R"("record":"{\"review\":5,\"other\":1}")") != std::string::npos);
+}
