@@ -17,7 +17,8 @@ struct run_options {
   /// Log progress lines through spdlog every `progress_interval`.
   bool progress = false;
   std::chrono::milliseconds progress_interval{1000};
-  /// Scheduler threads; 0 means one per core.
+  /// Scheduler threads; 0 means one per core (CAF's own default is at
+  /// least 4, which is slower on small machines).
   size_t threads = 0;
 };
 
