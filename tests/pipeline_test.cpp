@@ -88,6 +88,17 @@ job_config two_stage_job(const temp_dir& dir, output_mode mode, const model_regi
     .build(models);
 }
 
+/// One stage reading dir/in.jsonl, writing dir/out.jsonl and dir/dead.jsonl.
+job_builder one_stage(const temp_dir& dir, const char* name, const model_spec& spec) {
+  job_builder b{name};
+  b.source_jsonl(dir.file("in.jsonl"))
+    .model(spec)
+    .stage(spec.config().name)
+    .sink_jsonl(dir.file("out.jsonl"))
+    .dead_letter(dir.file("dead.jsonl"));
+  return b;
+}
+
 /// Checks every output line's content; returns ids per user in output order.
 std::map<std::string, std::vector<int64_t>> check_contents(const std::vector<std::string>& lines) {
   std::map<std::string, std::vector<int64_t>> ids_by_user;
@@ -195,13 +206,8 @@ TEST_CASE("malformed and unscorable lines go to the dead-letter file with their 
              "{\"id\":5}\n"                       // line 5: missing field
              "{\"id\":6,\"review\":42}\n"         // line 6: model rejects a number
              "{\"id\":7,\"review\":\"awful\"}");  // line 7: ok, no final newline
-  auto cfg = job_builder{"dead-letters"}
+  auto cfg = one_stage(dir, "dead-letters", model_spec{"sentiment", "keyword-classifier"}.input("text", "review"))
                .parallelism(2)
-               .source_jsonl(dir.file("in.jsonl"))
-               .model(model_spec{"sentiment", "keyword-classifier"}.input("text", "review"))
-               .stage("sentiment")
-               .sink_jsonl(dir.file("out.jsonl"))
-               .dead_letter(dir.file("dead.jsonl"))
                .build(models);
   auto run = run_virtual(cfg, models);
   REQUIRE(run.report.ok);
@@ -235,13 +241,8 @@ TEST_CASE("failure-action fail: an unscorable record fails the job with the stag
   temp_dir dir;
   auto models = model_registry::with_builtins();
   write_file(dir.file("in.jsonl"), review_lines(50) + "{\"id\":50,\"review\":null}\n" + review_lines(50));
-  auto cfg = job_builder{"strict"}
-               .source_jsonl(dir.file("in.jsonl"))
-               .model(model_spec{"sentiment", "keyword-classifier"}.input("text", "review").on_failure(
+  auto cfg = one_stage(dir, "strict", model_spec{"sentiment", "keyword-classifier"}.input("text", "review").on_failure(
                  failure_action::fail))
-               .stage("sentiment")
-               .sink_jsonl(dir.file("out.jsonl"))
-               .dead_letter(dir.file("dead.jsonl"))
                .build(models);
   auto run = run_virtual(cfg, models);
   CHECK_FALSE(run.report.ok);
@@ -254,12 +255,7 @@ TEST_CASE("an output field replaces an input field of the same name (no duplicat
   temp_dir dir;
   auto models = model_registry::with_builtins();
   write_file(dir.file("in.jsonl"), R"({"label":"old","review":"great","n":[1,{"a":"b"}]})" "\n");
-  auto cfg = job_builder{"clash"}
-               .source_jsonl(dir.file("in.jsonl"))
-               .model(model_spec{"sentiment", "keyword-classifier"}.input("text", "review"))
-               .stage("sentiment")
-               .sink_jsonl(dir.file("out.jsonl"))
-               .dead_letter(dir.file("dead.jsonl"))
+  auto cfg = one_stage(dir, "clash", model_spec{"sentiment", "keyword-classifier"}.input("text", "review"))
                .build(models);
   auto run = run_virtual(cfg, models);
   REQUIRE(run.report.ok);
@@ -327,12 +323,7 @@ TEST_CASE("a model whose result has the wrong shape dead-letters the batch, neve
     broken.compute = r.compute;
     models.add("broken", broken);
     write_file(dir.file("in.jsonl"), review_lines(8));
-    auto cfg = job_builder{"broken"}
-                 .source_jsonl(dir.file("in.jsonl"))
-                 .model(model_spec{"b", "broken"}.batch_max_size(4))
-                 .stage("b")
-                 .sink_jsonl(dir.file("out.jsonl"))
-                 .dead_letter(dir.file("dead.jsonl"))
+    auto cfg = one_stage(dir, "broken", model_spec{"b", "broken"}.batch_max_size(4))
                  .build(models);
     auto run = run_virtual(cfg, models);
     REQUIRE(run.report.ok);
@@ -348,12 +339,7 @@ TEST_CASE("a dead letter holds the record as it arrived, even when an output wou
   temp_dir dir;
   auto models = model_registry::with_builtins();
   write_file(dir.file("in.jsonl"), R"({"review":5,"other":1})" "\n");
-  auto cfg = job_builder{"keep"}
-               .source_jsonl(dir.file("in.jsonl"))
-               .model(model_spec{"s", "keyword-classifier"}.input("text", "review").output("label", "review"))
-               .stage("s")
-               .sink_jsonl(dir.file("out.jsonl"))
-               .dead_letter(dir.file("dead.jsonl"))
+  auto cfg = one_stage(dir, "keep", model_spec{"s", "keyword-classifier"}.input("text", "review").output("label", "review"))
                .build(models);
   auto run = run_virtual(cfg, models);
   REQUIRE(run.report.ok);

@@ -44,14 +44,17 @@ TEST_CASE("receive_credit: grants back what left, flags overruns") {
   CHECK_FALSE(c.arrived(1)); // 5 > 4: the producer overran its credit
 }
 
-TEST_CASE("inflight_table: ordered mode releases in arrival order only") {
-  // Rows: completion order of tickets 0..3, expected pops after each step.
-  struct row {
-    uint64_t complete;
-    std::vector<int> popped;
-  };
-  std::vector<row> rows = {{2, {}}, {0, {0}}, {3, {}}, {1, {1, 2, 3}}};
-  inflight_table<int> t{output_mode::ordered};
+namespace {
+
+/// A step of an inflight_table table: complete one ticket, then expect these pops.
+struct completion_row {
+  uint64_t complete;
+  std::vector<int> popped;
+};
+
+/// Admits 0..3, applies each row, checks the pops after every step.
+void check_release_order(output_mode mode, const std::vector<completion_row>& rows) {
+  inflight_table<int> t{mode};
   for (int i = 0; i < 4; ++i)
     CHECK(t.admit(i) == static_cast<uint64_t>(i));
   for (auto& r : rows) {
@@ -66,25 +69,14 @@ TEST_CASE("inflight_table: ordered mode releases in arrival order only") {
   CHECK(t.empty());
 }
 
+} // namespace
+
+TEST_CASE("inflight_table: ordered mode releases in arrival order only") {
+  check_release_order(output_mode::ordered, {{2, {}}, {0, {0}}, {3, {}}, {1, {1, 2, 3}}});
+}
+
 TEST_CASE("inflight_table: unordered mode releases in completion order") {
-  struct row {
-    uint64_t complete;
-    std::vector<int> popped;
-  };
-  std::vector<row> rows = {{2, {2}}, {0, {0}}, {3, {3}}, {1, {1}}};
-  inflight_table<int> t{output_mode::unordered};
-  for (int i = 0; i < 4; ++i)
-    t.admit(i);
-  for (auto& r : rows) {
-    CAPTURE(r.complete);
-    t.complete(r.complete);
-    std::vector<int> got;
-    int v;
-    while (t.pop_ready(v))
-      got.push_back(v);
-    CHECK(got == r.popped);
-  }
-  CHECK(t.empty());
+  check_release_order(output_mode::unordered, {{2, {2}}, {0, {0}}, {3, {3}}, {1, {1}}});
 }
 
 TEST_CASE("inflight_table: size counts completed-but-held items; double completion throws") {
