@@ -245,7 +245,13 @@ void step(source_pointer self) {
       st.held_target = route(self, rec);
       st.held = std::move(rec);
     }
-    if (!st.credit[st.held_target].take()) {
+    // Start a chunk only with worthwhile credit (send_credit explains why).
+    auto t = st.held_target;
+    if (st.pending[t].empty() && !st.credit[t].may_start_chunk()) {
+      blocked_on_credit = true;
+      break;
+    }
+    if (!st.credit[t].take()) {
       blocked_on_credit = true;
       break;
     }
@@ -286,7 +292,7 @@ source_actor::behavior_type source_behavior(source_pointer self,
   st.subtasks = std::move(subtasks);
   st.supervisor = std::move(supervisor);
   st.counters = std::move(counters);
-  st.credit.resize(st.subtasks.size());
+  st.credit.assign(st.subtasks.size(), send_credit{chunk_records});
   st.pending.resize(st.subtasks.size());
   st.started = self->clock().now();
   auto& src = st.cfg->source;

@@ -30,6 +30,35 @@ TEST_CASE("send_credit: never sends past the grant") {
   CHECK(c.available() == 0);
 }
 
+TEST_CASE("send_credit: a new chunk needs a quarter of the capacity, at most max_chunk") {
+  // Rows: capacity (first grant), max chunk, credit taken afterwards, may start?
+  struct row {
+    uint64_t capacity, max_chunk, taken;
+    bool may_start;
+  };
+  std::vector<row> rows = {
+    {256, 256, 0, true},    {256, 256, 192, true},  {256, 256, 193, false}, // threshold 64
+    {4096, 256, 3840, true}, {4096, 256, 3841, false},                       // capped at 256
+    {1, 256, 0, true},      {1, 256, 1, false},      {3, 256, 2, true},      // never below 1
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.capacity);
+    CAPTURE(r.taken);
+    send_credit c{r.max_chunk};
+    CHECK_FALSE(c.may_start_chunk()); // nothing granted yet
+    c.grant(r.capacity);
+    CHECK(c.take(r.taken));
+    CHECK(c.may_start_chunk() == r.may_start);
+  }
+  send_credit c{256};
+  c.grant(256);
+  CHECK(c.take(256));
+  c.grant(10); // later grants do not change the threshold (64)
+  CHECK_FALSE(c.may_start_chunk());
+  c.grant(54);
+  CHECK(c.may_start_chunk());
+}
+
 TEST_CASE("receive_credit: grants back what left, flags overruns") {
   receive_credit c{4};
   CHECK(c.initial_grant() == 4);
