@@ -47,10 +47,10 @@ using operator_pointer = operator_actor::stateful_pointer<operator_state>;
 void fail_record(operator_pointer self, record& rec, const std::string& why) {
   auto& st = self->state;
   rec.error = st.stage_label + ": " + why;
-  if (st.cfg.model->on_failure == failure_action::fail)
+  if (st.cfg.model->on_failure == failure_action::fail_job)
     self->send(st.cfg.supervisor, fail_atom::value,
                rec.error + " (record offset " + std::to_string(rec.id.offset)
-                 + "; failure-action is \"fail\")");
+                 + "; failure-action is \"fail-job\")");
 }
 
 /// Parses `rec`, appends its inputs to the open batch; false (and the record

@@ -249,7 +249,7 @@ void string_map(object_reader& r, std::string_view key,
 const std::vector<std::string> output_mode_names = {"ordered", "unordered"};
 const std::vector<std::string> source_kind_names = {"jsonl", "stdin", "generator"};
 const std::vector<std::string> sink_kind_names = {"jsonl", "stdout"};
-const std::vector<std::string> failure_action_names = {"dead-letter", "fail"};
+const std::vector<std::string> failure_action_names = {"dead-letter", "fail-job"};
 const std::vector<std::string> known_providers = {"in-process", "http-json", "kserve-v2", "openai"};
 
 void read_job(error_log& log, object obj, job_config& cfg) {

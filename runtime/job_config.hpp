@@ -16,7 +16,7 @@ namespace sinfer {
 
 enum class source_kind : uint8_t { jsonl, stdin_lines, generator };
 enum class sink_kind : uint8_t { jsonl, stdout_lines };
-enum class failure_action : uint8_t { dead_letter, fail };
+enum class failure_action : uint8_t { dead_letter, fail_job };
 
 struct source_config {
   source_kind kind = source_kind::generator;

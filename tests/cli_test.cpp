@@ -80,7 +80,7 @@ std::vector<bad_case> bad_cases() {
     {"bad enum output-mode", with("\"output-mode\": \"ordered\"", "\"output-mode\": \"sorted\""),
      "job.output-mode: expected one of \"ordered\" | \"unordered\", got \"sorted\""},
     {"bad enum failure-action", with("\"failure-action\": \"dead-letter\"", "\"failure-action\": \"ignore\""),
-     "models.sentiment.failure-action: expected one of \"dead-letter\" | \"fail\", got \"ignore\""},
+     "models.sentiment.failure-action: expected one of \"dead-letter\" | \"fail-job\", got \"ignore\""},
     {"bad enum source.type", with("\"type\": \"generator\"", "\"type\": \"kafka\""), "source.type: expected one of"},
     {"bad duration", with("\"failure-action\"", "\"latency\": \"fast\", \"failure-action\""), "models.sentiment.latency: expected a duration"},
     {"stage names no model", with("[\"sentiment\"]", "[\"sentimnet\"]"), "stages[0]: no model named \"sentimnet\" in models (did you mean 'sentiment'?)"},
@@ -152,7 +152,7 @@ TEST_CASE("a job that fails exits 1 with a one-line reason") {
   temp_dir dir;
   write_file(dir.file("in.jsonl"), "{\"text\":\"fine\"}\n{\"text\":3}\n");
   auto cfg = replace_all(base_config, "\"type\": \"generator\", \"count\": 10", "\"type\": \"jsonl\", \"path\": \"in.jsonl\"");
-  write_file(dir.file("job.json"), replace_all(cfg, "\"dead-letter\"}", "\"fail\"}"));
+  write_file(dir.file("job.json"), replace_all(cfg, "\"dead-letter\"}", "\"fail-job\"}"));
   auto r = run_in(dir, sinfer_bin + " run -q job.json");
   CHECK(r.code == 1);
   CHECK(r.err.find("sinfer: job \"t\" failed: stage 1 \"sentiment\": fatal-record") != std::string::npos);

@@ -242,13 +242,13 @@ TEST_CASE("failure-action fail: an unscorable record fails the job with the stag
   auto models = model_registry::with_builtins();
   write_file(dir.file("in.jsonl"), review_lines(50) + "{\"id\":50,\"review\":null}\n" + review_lines(50));
   auto cfg = one_stage(dir, "strict", model_spec{"sentiment", "keyword-classifier"}.input("text", "review").on_failure(
-                 failure_action::fail))
+                 failure_action::fail_job))
                .build(models);
   auto run = run_virtual(cfg, models);
   CHECK_FALSE(run.report.ok);
   CHECK(run.report.reason.find("stage 1 \"sentiment\"") != std::string::npos);
   CHECK(run.report.reason.find("record offset 51") != std::string::npos);
-  CHECK(run.report.reason.find("failure-action is \"fail\"") != std::string::npos);
+  CHECK(run.report.reason.find("failure-action is \"fail-job\"") != std::string::npos);
 }
 
 TEST_CASE("an output field replaces an input field of the same name (no duplicate keys)") {
