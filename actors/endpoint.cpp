@@ -1,5 +1,6 @@
 #include "actors/endpoint.hpp"
 
+#include <deque>
 #include <thread>
 #include <unordered_map>
 
@@ -9,63 +10,155 @@ namespace sinfer {
 
 namespace {
 
-struct endpoint_state {
-  std::shared_ptr<inference_backend> backend;
-  caf::timespan latency{0};
-  uint64_t next_id = 0;
-  std::unordered_map<uint64_t, caf::typed_response_promise<call_result>> waiting;
+struct waiter {
+  slot_listener listener;
+  uint32_t index;
+  uint32_t wanted;
 };
 
-using endpoint_pointer = endpoint_actor::stateful_pointer<endpoint_state>;
+struct endpoint_state {
+  endpoint_settings cfg;
+  uint64_t next_id = 0;
+  std::unordered_map<uint64_t, caf::typed_response_promise<call_result>> waiting;
+  /// Slots granted or in a call.
+  uint32_t busy = 0;
+  std::deque<waiter> waiters;
+  /// No grants before this time (Retry-After).
+  caf::actor_clock::time_point paused_until{};
+  bool resume_armed = false;
+};
 
-endpoint_actor::behavior_type endpoint_behavior(endpoint_pointer self,
-                                                std::shared_ptr<inference_backend> backend,
-                                                std::chrono::nanoseconds latency) {
-  self->state.backend = std::move(backend);
-  self->state.latency = std::chrono::duration_cast<caf::timespan>(latency);
+using endpoint_pointer = scheduled_endpoint::stateful_pointer<endpoint_state>;
+
+/// Grants free slots to waiting batchers, oldest request first.
+void grant(endpoint_pointer self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  if (now < st.paused_until) {
+    if (!st.resume_armed && !st.waiters.empty()) {
+      st.resume_armed = true;
+      self->delayed_send(self, st.paused_until - now, tick_atom::value);
+    }
+    return;
+  }
+  while (st.busy < st.cfg.concurrency && !st.waiters.empty()) {
+    auto& w = st.waiters.front();
+    auto k = std::min(w.wanted, st.cfg.concurrency - st.busy);
+    st.busy += k;
+    w.wanted -= k;
+    self->send(w.listener, slot_atom::value, w.index, k);
+    if (w.wanted == 0)
+      st.waiters.pop_front();
+  }
+}
+
+/// Answers call `id` (if still waiting) and frees its slot.
+void finish(endpoint_pointer self, uint64_t id, call_result res) {
+  auto& st = self->state;
+  auto i = st.waiting.find(id);
+  if (i == st.waiting.end())
+    return; // answered already (timed out, or the late answer of one)
+  auto& c = *st.cfg.counters;
+  if (res.error.ok() && !res.names.empty()) {
+    c.records_ok.fetch_add(res.values.size() / res.names.size(), std::memory_order_relaxed);
+  } else if (!res.error.ok()) {
+    c.failures.fetch_add(1, std::memory_order_relaxed);
+    if (res.error.cls == error_class::rate_limited) {
+      c.rate_limited.fetch_add(1, std::memory_order_relaxed);
+      auto until = self->clock().now() + res.error.retry_after;
+      st.paused_until = std::max(st.paused_until, until);
+    }
+  }
+  i->second.deliver(std::move(res));
+  st.waiting.erase(i);
+  c.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  if (st.busy > 0)
+    --st.busy;
+  grant(self);
+}
+
+scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpoint_settings cfg) {
+  self->state.cfg = std::move(cfg);
   return {
+    [=](want_atom, slot_listener& listener, uint32_t index, uint32_t n) {
+      auto& st = self->state;
+      if (n == 0)
+        return;
+      // One entry per listener and index: a repeated want adds to it.
+      for (auto& w : st.waiters)
+        if (w.listener == listener && w.index == index) {
+          w.wanted += n;
+          grant(self);
+          return;
+        }
+      st.waiters.push_back(waiter{std::move(listener), index, n});
+      grant(self);
+    },
+    [=](release_atom, uint32_t n) {
+      auto& st = self->state;
+      st.busy -= std::min(st.busy, n);
+      grant(self);
+    },
     [=](infer_atom, call_request& req) -> caf::typed_response_promise<call_result> {
       auto& st = self->state;
       auto rp = self->make_response_promise<call_result>();
       auto id = st.next_id++;
       st.waiting.emplace(id, rp);
+      auto& c = *st.cfg.counters;
+      c.calls.fetch_add(1, std::memory_order_relaxed);
+      raise_to(c.max_in_flight, c.in_flight.fetch_add(1, std::memory_order_relaxed) + 1);
+      auto service = st.cfg.latency + st.cfg.latency_per_record * req.rows;
       auto handler_thread = std::this_thread::get_id();
       // Read only on the handler's own thread, so no synchronisation needed.
       auto in_handler = std::make_shared<bool>(true);
-      auto handle = caf::actor_cast<endpoint_actor>(self);
-      st.backend->infer(req, [self, handle, id, handler_thread, in_handler](call_result res) {
+      auto immediate = std::make_shared<call_result>();
+      auto completed_now = std::make_shared<bool>(false);
+      auto handle = caf::actor_cast<scheduled_endpoint>(self);
+      st.cfg.backend->infer(req, [=](call_result res) {
         if (std::this_thread::get_id() != handler_thread || !*in_handler) { // completed later
           caf::anon_send(handle, deliver_atom::value, id, std::move(res));
           return;
         }
-        auto delay = self->state.latency;
-        if (delay.count() > 0) {
-          self->delayed_send(self, delay, deliver_atom::value, id, std::move(res));
-          return;
-        }
-        auto i = self->state.waiting.find(id);
-        i->second.deliver(std::move(res));
-        self->state.waiting.erase(i);
+        *immediate = std::move(res);
+        *completed_now = true;
       });
       *in_handler = false;
+      if (*completed_now && service.count() <= 0) {
+        finish(self, id, std::move(*immediate));
+        return rp;
+      }
+      if (*completed_now)
+        self->delayed_send(self, service, deliver_atom::value, id, std::move(*immediate));
+      if (st.cfg.attempt_timeout.count() > 0 && st.waiting.count(id) > 0)
+        self->delayed_send(self, st.cfg.attempt_timeout, expire_atom::value, id);
       return rp;
     },
     [=](deliver_atom, uint64_t id, call_result& res) {
-      auto& waiting = self->state.waiting;
-      auto i = waiting.find(id);
-      if (i == waiting.end())
+      finish(self, id, std::move(res));
+    },
+    [=](expire_atom, uint64_t id) {
+      auto& st = self->state;
+      if (st.waiting.count(id) == 0)
         return;
-      i->second.deliver(std::move(res));
-      waiting.erase(i);
+      st.cfg.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
+      call_result res;
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(st.cfg.attempt_timeout).count();
+      res.error = call_error{error_class::retryable,
+                             st.cfg.name + ": no answer within timeout.attempt (" + std::to_string(ms) + " ms)",
+                             std::chrono::milliseconds{0}};
+      finish(self, id, std::move(res));
+    },
+    [=](tick_atom) {
+      self->state.resume_armed = false;
+      grant(self);
     },
   };
 }
 
 } // namespace
 
-endpoint_actor spawn_endpoint(caf::actor_system& sys, std::shared_ptr<inference_backend> backend,
-                              std::chrono::nanoseconds latency) {
-  return sys.spawn(endpoint_behavior, std::move(backend), latency);
+scheduled_endpoint spawn_endpoint(caf::actor_system& sys, endpoint_settings settings) {
+  return sys.spawn(endpoint_behavior, std::move(settings));
 }
 
 } // namespace sinfer

@@ -1,28 +1,51 @@
 #pragma once
-/// endpoint: one backend endpoint of a model. Owns an `inference_backend`
-/// and answers each (infer, batch) request with the call's result.
+/// endpoint: one backend endpoint of a model, job-wide. Owns an
+/// `inference_backend`, grants call slots up to its concurrency limit, and
+/// answers each (infer, batch) request with exactly one call_result.
 ///
-/// Scope: job (one per model endpoint; an in-process model has one).
-/// Spawned by job_supervisor before the subtasks. Receives (infer, batch)
-/// from the inference operators of every subtask; replies with call_result.
-/// Completion: when the backend completes inside `infer` (in-process), the
-/// reply goes out in the same handler, or after `latency` when that is set
-/// (a simulated service time, driven by the actor clock so it runs in
-/// virtual time too). A backend that completes later, on another thread,
-/// posts (deliver, id, result) back to the endpoint.
-/// The concurrency limit and connection workers arrive with HTTP backends.
+/// Scope: job (one per endpoint of each model). Spawned by job_supervisor
+/// before the subtasks.
+/// Receives: (want, listener, index, n) from batchers: grants each wanted
+///   slot with (slot, index, k) as slots free, first asked first served;
+///   (release, n) for granted slots a batcher did not use; (infer, batch) on
+///   a granted slot.
+/// Sends: (slot, ...) to batchers; the call_result reply.
+/// Timeouts and Retry-After are enforced here, where the calls are:
+/// - a call that has not answered after `timeout.attempt` is answered with a
+///   retryable "attempt timeout" error and its slot is freed; a late answer
+///   is dropped;
+/// - a rate-limited answer with Retry-After R stops all grants for R, so no
+///   request goes to the server before R has passed, whichever subtask asks.
+/// Service time: an in-process backend completes inside `infer`; with
+/// `latency + rows * latency_per_record` > 0 the answer is held that long on
+/// the actor clock (a simulated accelerator, in virtual time too). A backend
+/// that completes later, on another thread, posts (deliver, id, result).
 
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include <caf/fwd.hpp>
 
 #include "backends/inference_backend.hpp"
-#include "messages/flow.hpp"
+#include "messages/scoring.hpp"
+#include "runtime/job_counters.hpp"
 
 namespace sinfer {
 
-endpoint_actor spawn_endpoint(caf::actor_system& sys, std::shared_ptr<inference_backend> backend,
-                              std::chrono::nanoseconds latency);
+struct endpoint_settings {
+  /// "model/endpoint", for messages.
+  std::string name;
+  std::shared_ptr<inference_backend> backend;
+  /// Calls in flight at once (slots).
+  uint32_t concurrency = 16;
+  std::chrono::nanoseconds latency{0};
+  std::chrono::nanoseconds latency_per_record{0};
+  /// timeout.attempt.
+  std::chrono::nanoseconds attempt_timeout = std::chrono::seconds{30};
+  std::shared_ptr<endpoint_counters> counters;
+};
+
+scheduled_endpoint spawn_endpoint(caf::actor_system& sys, endpoint_settings settings);
 
 } // namespace sinfer

@@ -1,105 +1,99 @@
 #include "actors/inference_operator.hpp"
 
-#include <unordered_set>
+#include <deque>
 
 #include <caf/all.hpp>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/batcher.hpp"
+#include "policies/backoff.hpp"
 #include "policies/credit.hpp"
+#include "policies/deadline_queue.hpp"
 #include "policies/inflight_table.hpp"
+#include "policies/record_attempts.hpp"
+#include "policies/retry_budget.hpp"
 #include "runtime/json_text.hpp"
 
 namespace sinfer {
 
 namespace {
 
-/// A batch being filled: the tickets of its records and their inputs.
-struct open_batch {
-  std::vector<uint64_t> tickets;
-  call_request request;
+/// The operator's full interface: the record flow plus its batchers'
+/// answers and its own timer.
+using stage_actor = operator_actor::extend<caf::reacts_to<scored_atom, scored_batch>,
+                                           caf::reacts_to<tick_atom>>;
+
+/// A record while the stage holds it.
+struct held_record {
+  record rec;
+  attempt_state att;
+  /// Which model of the chain is scoring it.
+  uint8_t link = 0;
+  /// The first attempt number of the current model (attempts count across
+  /// the chain, so a late answer from an earlier model is never mistaken).
+  uint32_t first_attempt = 1;
+  /// The record already holds a field an output of the current model writes.
+  bool clash = false;
+  /// The current attempt is a retry holding a retry-budget slot.
+  bool retry_slot = false;
+  /// The endpoint that failed the last attempt (-1: none), and its
+  /// Retry-After.
+  int32_t avoid = -1;
+  std::chrono::milliseconds retry_after{0};
+};
+
+/// A timer entry: a record's retry or total timeout.
+struct timer_key {
+  uint64_t ticket;
+  uint32_t attempt; // retry: the attempt that is waiting; total: 0
+  bool retry;
+};
+
+struct link_state {
+  std::shared_ptr<const model_config> model;
+  batcher_actor batcher;
+  std::string label; // stage 1 "sentiment" or stage 1 "sentiment" (fallback "rules")
+  /// `"field":` prefixes for each output column, in the model's order.
+  std::vector<std::string> member_prefix;
+  std::vector<std::string> output_targets;
+  /// Default-value members, in the order of `member_prefix` (empty if none).
+  std::vector<std::string> default_values;
+  std::unique_ptr<retry_budget> budget;
+  std::unique_ptr<seeded_rng> rng;
+  work_batch outbox;
+  /// Records whose retry waits for the retry budget, oldest first (entries
+  /// of records decided meanwhile are skipped).
+  std::deque<uint64_t> budget_waiting;
 };
 
 struct operator_state {
   operator_settings cfg;
-  std::string stage_label; // "stage 1 \"sentiment\""
-  /// `"field":` prefixes for each output column, in the model's order.
-  std::vector<std::string> member_prefix;
-  /// Output columns that are written (by index in the result's names).
-  std::vector<std::string> output_targets;
-
+  std::vector<link_state> links;
   record_producer upstream;
   uint32_t upstream_port = 0;
   receive_credit inbound{1};
   send_credit outbound;
-  inflight_table<record> table{output_mode::ordered};
-  open_batch batch;
-  size_t calls_outstanding = 0;
+  inflight_table<held_record> table{output_mode::ordered};
+  deadline_queue<timer_key> timers;
+  caf::actor_clock::time_point armed_at = caf::actor_clock::time_point::max();
   bool eos_received = false;
   bool eos_sent = false;
   simdjson::dom::parser parser;
-  /// Tickets of records that already hold a field an output will write.
-  std::unordered_set<uint64_t> clashing;
 };
 
-using operator_pointer = operator_actor::stateful_pointer<operator_state>;
+using operator_pointer = stage_actor::stateful_pointer<operator_state>;
 
-void fail_record(operator_pointer self, record& rec, const std::string& why) {
-  auto& st = self->state;
-  rec.error = st.stage_label + ": " + why;
-  if (st.cfg.model->on_failure == failure_action::fail_job)
-    self->send(st.cfg.supervisor, fail_atom::value,
-               rec.error + " (record offset " + std::to_string(rec.id.offset)
-                 + "; failure-action is \"fail-job\")");
+stage_counters& counters(operator_pointer self) {
+  return self->state.cfg.counters->stages[self->state.cfg.stage];
 }
 
-/// Parses `rec`, appends its inputs to the open batch; false (and the record
-/// marked failed) if it cannot be scored.
-bool extract_inputs(operator_pointer self, uint64_t ticket, record& rec) {
-  auto& st = self->state;
-  auto& model = *st.cfg.model;
-  simdjson::dom::element root;
-  if (auto err = st.parser.parse(rec.json).get(root)) {
-    fail_record(self, rec, std::string{"malformed JSON: "} + simdjson::error_message(err));
-    return false;
-  }
-  simdjson::dom::object obj;
-  if (root.get(obj)) {
-    fail_record(self, rec, "not a JSON object");
-    return false;
-  }
-  auto first = st.batch.request.values.size();
-  for (auto& in : model.input) {
-    simdjson::dom::element v;
-    if (obj.at_key(in.second).get(v)) {
-      st.batch.request.values.resize(first);
-      fail_record(self, rec, "missing field \"" + in.second + "\" (model input \"" + in.first + "\")");
-      return false;
-    }
-    std::string_view sv;
-    if (v.get(sv) == simdjson::SUCCESS) {
-      auto& out = st.batch.request.values.emplace_back();
-      out.reserve(sv.size() + 2);
-      append_json_string(out, sv);
-    } else {
-      st.batch.request.values.push_back(simdjson::minify(v));
-    }
-  }
-  // Output fields replace input fields of the same name (no duplicate keys);
-  // the record keeps its text until the call succeeds (a dead letter shows
-  // the record as it arrived).
-  for (auto& target : st.output_targets) {
-    simdjson::dom::element v;
-    if (obj.at_key(target).get(v) == simdjson::SUCCESS) {
-      st.clashing.insert(ticket);
-      break;
-    }
-  }
-  return true;
+std::string millis(std::chrono::nanoseconds d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
 
-/// Rewrites `rec.json` without the fields the outputs will write.
-void drop_output_fields(operator_pointer self, record& rec) {
+/// Rewrites `rec.json` without the fields `targets` will write.
+void drop_fields(operator_pointer self, record& rec, const std::vector<std::string>& targets) {
   auto& st = self->state;
   simdjson::dom::object obj;
   if (st.parser.parse(rec.json).get(obj))
@@ -107,7 +101,7 @@ void drop_output_fields(operator_pointer self, record& rec) {
   std::string rebuilt = "{";
   for (auto field : obj) {
     bool replaced = false;
-    for (auto& target : st.output_targets)
+    for (auto& target : targets)
       replaced = replaced || field.key == target;
     if (replaced)
       continue;
@@ -121,105 +115,301 @@ void drop_output_fields(operator_pointer self, record& rec) {
   rec.json = std::move(rebuilt);
 }
 
-void emit(operator_pointer self);
-void maybe_finish(operator_pointer self);
+/// Appends `values` (one per output; empty: leave out) under the link's
+/// output fields, replacing clashing ones.
+void write_outputs(operator_pointer self, held_record& h, const link_state& link, const std::string* values) {
+  if (h.clash)
+    drop_fields(self, h.rec, link.output_targets);
+  // Close the object once: drop '}', append every member, re-add '}'.
+  auto& j = h.rec.json;
+  while (!j.empty() && j.back() != '}')
+    j.pop_back();
+  if (j.empty())
+    return;
+  j.pop_back();
+  auto last = j.find_last_not_of(" \t\r\n");
+  bool empty_object = last != std::string::npos && j[last] == '{';
+  for (size_t k = 0; k < link.member_prefix.size(); ++k) {
+    if (values[k].empty())
+      continue; // a default-value without this field
+    if (!empty_object)
+      j.push_back(',');
+    empty_object = false;
+    j += link.member_prefix[k];
+    j += values[k];
+  }
+  j.push_back('}');
+}
 
-void apply_result(operator_pointer self, const std::vector<uint64_t>& tickets, call_result& res) {
+void arm(operator_pointer self) {
   auto& st = self->state;
-  auto& model = *st.cfg.model;
-  // Map the result's columns to record fields once per call.
-  std::vector<int> column_of(model.output.size(), -1);
-  for (size_t k = 0; k < model.output.size(); ++k)
-    for (size_t c = 0; c < res.names.size(); ++c)
-      if (res.names[c] == model.output[k].first)
-        column_of[k] = static_cast<int>(c);
-  const std::string* missing_column = nullptr;
-  for (size_t k = 0; k < model.output.size(); ++k)
-    if (column_of[k] < 0)
-      missing_column = &model.output[k].first;
-  const call_error missing{error_class::fatal_endpoint,
-                           missing_column == nullptr ? std::string{}
-                                                     : "the result has no output \"" + *missing_column + "\"",
-                           std::chrono::milliseconds{0}};
-  const call_error bad_shape{error_class::fatal_endpoint,
-                             "the result does not have one entry per record of the batch ("
-                               + std::to_string(tickets.size()) + " records)",
-                             std::chrono::milliseconds{0}};
-  for (uint32_t row = 0; row < tickets.size(); ++row) {
-    auto& rec = st.table.at(tickets[row]);
-    const call_error* err = nullptr;
-    if (!res.error.ok())
-      err = &res.error;
-    else if (res.row_errors.size() == tickets.size() && !res.row_errors[row].ok())
-      err = &res.row_errors[row];
-    else if (!res.row_errors.empty() && res.row_errors.size() != tickets.size())
-      err = &bad_shape;
-    if (err == nullptr && res.values.size() != tickets.size() * res.names.size())
-      err = &bad_shape;
-    if (err == nullptr && missing_column != nullptr)
-      err = &missing;
-    if (err != nullptr) {
-      fail_record(self, rec, std::string{to_string(err->cls)} + ": " + err->message);
-    } else {
-      if (!st.clashing.empty() && st.clashing.count(tickets[row]) > 0)
-        drop_output_fields(self, rec);
-      // Close the object once: drop '}', append every member, re-add '}'.
-      auto& j = rec.json;
-      while (!j.empty() && j.back() != '}')
-        j.pop_back();
-      if (!j.empty()) {
-        j.pop_back();
-        auto last = j.find_last_not_of(" \t\r\n");
-        bool empty_object = last != std::string::npos && j[last] == '{';
-        for (size_t k = 0; k < model.output.size(); ++k) {
-          if (!empty_object)
-            j.push_back(',');
-          empty_object = false;
-          j += st.member_prefix[k];
-          j += res.at(row, static_cast<size_t>(column_of[k]));
-        }
-        j.push_back('}');
-      }
+  auto next = st.timers.next();
+  if (!next || *next >= st.armed_at)
+    return;
+  st.armed_at = *next;
+  auto now = self->clock().now();
+  self->delayed_send(self, *next > now ? *next - now : caf::timespan{0}, tick_atom::value);
+}
+
+/// Keeps the timer queue bounded: drops entries of records that are done.
+void compact_timers(operator_pointer self) {
+  auto& st = self->state;
+  if (st.timers.size() < 2 * st.table.size() + 64)
+    return;
+  st.timers.remove_if([&](policy_time at, const timer_key& k) {
+    auto* h = st.table.find_pending(k.ticket);
+    if (h == nullptr || h->att.phase == record_phase::done)
+      return true;
+    return k.retry ? k.attempt != h->att.attempt : at != h->att.deadline;
+  });
+}
+
+/// Reads the current model's inputs from the record into `values` (appended)
+/// and their size into the work item; false (with `why`, `values`
+/// unchanged) if the record cannot be scored by it.
+bool extract_inputs(operator_pointer self, held_record& h, work_item& item, std::vector<std::string>& values,
+                    std::string& why) {
+  auto& st = self->state;
+  auto& link = st.links[h.link];
+  auto& model = *link.model;
+  simdjson::dom::element root;
+  if (auto err = st.parser.parse(h.rec.json).get(root)) {
+    why = std::string{"malformed JSON: "} + simdjson::error_message(err);
+    return false;
+  }
+  simdjson::dom::object obj;
+  if (root.get(obj)) {
+    why = "not a JSON object";
+    return false;
+  }
+  auto first = values.size();
+  uint32_t bytes = 0;
+  for (auto& in : model.input) {
+    simdjson::dom::element v;
+    if (obj.at_key(in.second).get(v)) {
+      values.resize(first);
+      why = "missing field \"" + in.second + "\" (model input \"" + in.first + "\")";
+      return false;
     }
-    if (!st.clashing.empty())
-      st.clashing.erase(tickets[row]);
-    st.table.complete(tickets[row]);
+    std::string_view sv;
+    if (v.get(sv) == simdjson::SUCCESS) {
+      auto& out = values.emplace_back();
+      out.reserve(sv.size() + 2);
+      append_json_string(out, sv);
+    } else {
+      values.push_back(simdjson::minify(v));
+    }
+    bytes += static_cast<uint32_t>(values.back().size());
+  }
+  item.bytes = bytes;
+  // Output fields replace input fields of the same name (no duplicate keys);
+  // the record keeps its text until the call succeeds (a dead letter shows
+  // the record as it arrived).
+  h.clash = false;
+  for (auto& target : link.output_targets) {
+    simdjson::dom::element v;
+    if (obj.at_key(target).get(v) == simdjson::SUCCESS) {
+      h.clash = true;
+      break;
+    }
+  }
+  return true;
+}
+
+void take_failure_action(operator_pointer self, uint64_t ticket, held_record& h, const std::string& why,
+                         bool input_problem);
+
+/// Starts an attempt of record `ticket` on its current model: the item goes
+/// to that model's batcher with the next send.
+void start_attempt(operator_pointer self, uint64_t ticket, held_record& h) {
+  auto& st = self->state;
+  auto& link = st.links[h.link];
+  work_item item;
+  std::string why;
+  if (!extract_inputs(self, h, item, link.outbox.values, why)) {
+    h.att.phase = record_phase::done;
+    take_failure_action(self, ticket, h, why, true);
+    return;
+  }
+  item.ticket = ticket;
+  item.attempt = begin_attempt(h.att);
+  item.avoid = h.avoid;
+  item.deadline_ns = h.att.deadline == policy_time::max()
+                       ? INT64_MAX
+                       : std::chrono::duration_cast<std::chrono::nanoseconds>(h.att.deadline.time_since_epoch()).count();
+  if (item.attempt == h.first_attempt)
+    link.budget->on_first_attempt();
+  link.outbox.items.push_back(item);
+}
+
+/// Starts record `ticket` on model `link` of the chain (0 at arrival) at
+/// `now`.
+void start_on_link(operator_pointer self, uint64_t ticket, held_record& h, uint8_t link,
+                   caf::actor_clock::time_point now) {
+  auto& st = self->state;
+  auto attempts_so_far = h.att.attempt;
+  auto last = h.att.last_error;
+  admit_record(h.att, now, st.links[link].model->timeout);
+  h.att.attempt = attempts_so_far;
+  h.att.last_error = last;
+  h.link = link;
+  h.first_attempt = attempts_so_far + 1;
+  h.avoid = -1;
+  if (h.att.deadline != policy_time::max())
+    st.timers.push(h.att.deadline, timer_key{ticket, 0, false});
+  start_attempt(self, ticket, h);
+}
+
+/// Sends every batcher its pending work.
+void send_work(operator_pointer self) {
+  for (auto& link : self->state.links)
+    if (!link.outbox.items.empty()) {
+      self->send(link.batcher, work_atom::value, std::move(link.outbox));
+      link.outbox = work_batch{};
+    }
+}
+
+void complete(operator_pointer self, uint64_t ticket, held_record& h) {
+  auto& st = self->state;
+  if (h.retry_slot) {
+    st.links[h.link].budget->release();
+    h.retry_slot = false;
+  }
+  h.att.phase = record_phase::done;
+  st.table.complete(ticket);
+}
+
+void take_failure_action(operator_pointer self, uint64_t ticket, held_record& h, const std::string& why,
+                         bool input_problem) {
+  auto& st = self->state;
+  auto& link = st.links[h.link];
+  auto& model = *link.model;
+  counters(self).failed.fetch_add(1, std::memory_order_relaxed);
+  // A record that is not a JSON object cannot take outputs: it is a dead
+  // letter whatever the action (or fails the job when that is the action).
+  bool malformed = input_problem && (why.rfind("malformed JSON", 0) == 0 || why == "not a JSON object");
+  auto action = model.on_failure;
+  if (action == failure_action::fallback && !malformed && h.link + 1u < st.links.size()) {
+    counters(self).fell_back.fetch_add(1, std::memory_order_relaxed);
+    if (h.retry_slot) {
+      link.budget->release();
+      h.retry_slot = false;
+    }
+    spdlog::debug("{}: record offset {} falls back to \"{}\": {}", link.label, h.rec.id.offset,
+                  st.links[h.link + 1].model->name, why);
+    start_on_link(self, ticket, h, static_cast<uint8_t>(h.link + 1), self->clock().now());
+    return;
+  }
+  if (action == failure_action::default_value && !malformed) {
+    counters(self).defaulted.fetch_add(1, std::memory_order_relaxed);
+    write_outputs(self, h, link, link.default_values.data());
+    complete(self, ticket, h);
+    return;
+  }
+  h.rec.error = link.label + ": " + why;
+  if (action == failure_action::fail_job)
+    self->send(st.cfg.supervisor, fail_atom::value,
+               h.rec.error + " (record offset " + std::to_string(h.rec.id.offset)
+                 + "; failure-action is \"fail-job\")");
+  complete(self, ticket, h);
+}
+
+std::string attempts_text(const held_record& h) {
+  auto n = h.att.attempt + 1 - h.first_attempt;
+  return std::to_string(n) + (n == 1 ? " attempt" : " attempts");
+}
+
+/// A retry of `h` was granted by the budget at `now`: backoff with jitter,
+/// at least Retry-After, unless timeout.total would pass first.
+void schedule_retry_of(operator_pointer self, uint64_t ticket, held_record& h, caf::actor_clock::time_point now) {
+  auto& st = self->state;
+  auto& link = st.links[h.link];
+  auto& model = *link.model;
+  h.retry_slot = true;
+  auto retry_number = h.att.attempt + 1 - h.first_attempt;
+  auto backoff = backoff_delay(model.backoff, retry_number, h.att.last_backoff, *link.rng);
+  auto when = earliest_retry(now, backoff, h.retry_after);
+  if (!schedule_retry(h.att, when, backoff)) {
+    auto& e = h.att.last_error;
+    take_failure_action(self, ticket, h,
+                        std::string{to_string(e.cls)} + ": " + e.message + " (after " + attempts_text(h)
+                          + "; timeout.total would pass before the next retry)",
+                        false);
+    return;
+  }
+  st.timers.push(when, timer_key{ticket, h.att.attempt, true});
+}
+
+void on_scored(operator_pointer self, item_result& r, const std::string* values) {
+  auto& st = self->state;
+  auto* h = st.table.find_pending(r.ticket);
+  if (h == nullptr)
+    return; // the record was decided already
+  auto& link = st.links[h->link];
+  auto& model = *link.model;
+  auto now = self->clock().now();
+  bool current = r.attempt == h->att.attempt && h->att.phase == record_phase::queued;
+  auto limit = h->first_attempt + model.retry_max_attempts - 1;
+  auto action = on_result(h->att, limit, r.attempt, r.error, now);
+  if (action == attempt_action::ignore)
+    return;
+  if (current && h->retry_slot) {
+    link.budget->release();
+    h->retry_slot = false;
+  }
+  switch (action) {
+    case attempt_action::ignore: return;
+    case attempt_action::success:
+      write_outputs(self, *h, link, values);
+      complete(self, r.ticket, *h);
+      return;
+    case attempt_action::fail: {
+      std::string why = std::string{to_string(r.error.cls)} + ": " + r.error.message;
+      if (r.error.cls != error_class::fatal_record)
+        why += " (after " + attempts_text(*h) + ")";
+      take_failure_action(self, r.ticket, *h, why, false);
+      return;
+    }
+    case attempt_action::retry: {
+      h->avoid = r.endpoint;
+      h->retry_after = r.error.retry_after;
+      if (!link.budget->try_acquire(st.table.size())) {
+        // The budget refuses for now: the record waits for it (bounded by
+        // timeout.total), it is not failed while it could still be scored.
+        counters(self).budget_refusals.fetch_add(1, std::memory_order_relaxed);
+        h->att.phase = record_phase::waiting_retry;
+        h->att.retry_at = policy_time::max();
+        link.budget_waiting.push_back(r.ticket);
+        return;
+      }
+      schedule_retry_of(self, r.ticket, *h, now);
+      return;
+    }
   }
 }
 
-void dispatch(operator_pointer self) {
+/// Lets records waiting for the retry budget retry, oldest first, while it
+/// allows.
+void drain_budget_waiting(operator_pointer self) {
   auto& st = self->state;
-  if (st.batch.tickets.empty())
-    return;
-  auto tickets = std::make_shared<const std::vector<uint64_t>>(std::move(st.batch.tickets));
-  auto request = std::move(st.batch.request);
-  request.rows = static_cast<uint32_t>(tickets->size());
-  st.batch = open_batch{};
-  st.batch.request.names = request.names;
-  st.batch.tickets.reserve(st.cfg.model->batch_max_size);
-  st.batch.request.values.reserve(st.cfg.model->batch_max_size * request.names.size());
-  ++st.calls_outstanding;
-  st.cfg.counters->stages[st.cfg.stage].calls.fetch_add(1, std::memory_order_relaxed);
-  self->request(st.cfg.endpoint, caf::infinite, infer_atom::value, std::move(request))
-    .then(
-      [=](call_result& res) {
-        auto& st = self->state;
-        --st.calls_outstanding;
-        apply_result(self, *tickets, res);
-        emit(self);
-        maybe_finish(self);
-      },
-      [=](caf::error& err) {
-        auto& st = self->state;
-        --st.calls_outstanding;
-        call_result res;
-        res.error = call_error{error_class::retryable,
-                               "endpoint unavailable: " + self->system().render(err),
-                               std::chrono::milliseconds{0}};
-        apply_result(self, *tickets, res);
-        emit(self);
-        maybe_finish(self);
-      });
+  auto now = self->clock().now();
+  for (auto& link : st.links) {
+    while (!link.budget_waiting.empty()) {
+      auto ticket = link.budget_waiting.front();
+      auto* h = st.table.find_pending(ticket);
+      bool waiting = h != nullptr && h->att.phase == record_phase::waiting_retry
+                     && h->att.retry_at == policy_time::max() && &st.links[h->link] == &link;
+      if (!waiting) {
+        link.budget_waiting.pop_front();
+        continue;
+      }
+      if (!link.budget->try_acquire(st.table.size()))
+        break;
+      link.budget_waiting.pop_front();
+      h->att.phase = record_phase::queued; // back to "after a retry decision"
+      schedule_retry_of(self, ticket, *h, now);
+    }
+  }
 }
 
 /// Sends every record allowed to leave (by order and downstream credit),
@@ -228,16 +418,16 @@ void emit(operator_pointer self) {
   auto& st = self->state;
   record_chunk out;
   out.reserve(std::min<uint64_t>(st.outbound.available(), st.table.size()));
-  record rec;
-  while (st.outbound.available() > 0 && st.table.pop_ready(rec)) {
+  held_record h;
+  while (st.outbound.available() > 0 && st.table.pop_ready(h)) {
     st.outbound.take();
-    out.push_back(std::move(rec));
+    out.push_back(std::move(h.rec));
   }
   if (out.empty())
     return;
   auto n = out.size();
   st.inbound.left(n);
-  st.cfg.counters->stages[st.cfg.stage].left.fetch_add(n, std::memory_order_relaxed);
+  counters(self).left.fetch_add(n, std::memory_order_relaxed);
   self->send(st.cfg.downstream, records_atom::value, st.cfg.downstream_port, std::move(out));
   if (auto grant = st.inbound.take_grant(); grant > 0 && st.upstream)
     self->send(st.upstream, credit_atom::value, st.upstream_port, grant);
@@ -245,28 +435,64 @@ void emit(operator_pointer self) {
 
 void maybe_finish(operator_pointer self) {
   auto& st = self->state;
-  if (!st.eos_received || st.eos_sent || !st.table.empty() || st.calls_outstanding > 0)
+  if (!st.eos_received || st.eos_sent || !st.table.empty())
     return;
   st.eos_sent = true;
   self->send(st.cfg.downstream, eos_atom::value, st.cfg.downstream_port);
+  for (auto& link : st.links)
+    self->send_exit(link.batcher, caf::exit_reason::user_shutdown);
   self->quit();
 }
 
-operator_actor::behavior_type operator_behavior(operator_pointer self, operator_settings cfg) {
+/// After any change: send work, re-arm the timer, let records out.
+void settle(operator_pointer self) {
+  drain_budget_waiting(self);
+  send_work(self);
+  compact_timers(self);
+  arm(self);
+  emit(self);
+  maybe_finish(self);
+}
+
+stage_actor::behavior_type operator_behavior(operator_pointer self, operator_settings cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
-  auto& model = *st.cfg.model;
-  st.stage_label = "stage " + std::to_string(st.cfg.stage + 1) + " \"" + model.name + "\"";
-  for (auto& out : model.output) {
-    st.member_prefix.push_back(json_quote(out.second) + ":");
-    st.output_targets.push_back(out.second);
+  auto me = caf::actor_cast<scored_listener>(self);
+  for (size_t i = 0; i < st.cfg.chain.size(); ++i) {
+    auto& chain = st.cfg.chain[i];
+    auto& model = *chain.model;
+    link_state link;
+    link.model = chain.model;
+    link.label = "stage " + std::to_string(st.cfg.stage + 1) + " \"" + st.cfg.chain[0].model->name + "\"";
+    if (i > 0)
+      link.label += " (fallback \"" + model.name + "\")";
+    for (auto& out : model.output) {
+      link.member_prefix.push_back(json_quote(out.second) + ":");
+      link.output_targets.push_back(out.second);
+      std::string dv;
+      for (auto& d : model.default_value)
+        if (d.first == out.second)
+          dv = d.second;
+      link.default_values.push_back(dv);
+    }
+    link.budget = std::make_unique<retry_budget>(model.retry_budget);
+    link.rng = std::make_unique<seeded_rng>(model.retry_seed * 1000003 + st.cfg.subtask * 7919 + st.cfg.stage);
+    batcher_settings bs;
+    bs.label = link.label;
+    bs.stage = st.cfg.stage;
+    bs.model = chain.model;
+    bs.endpoints = chain.endpoints;
+    bs.breakers = chain.breakers;
+    bs.owner = me;
+    bs.counters = st.cfg.counters;
+    link.batcher = spawn_batcher(self->system(), std::move(bs));
+    self->link_to(link.batcher);
+    st.links.push_back(std::move(link));
   }
-  for (auto& in : model.input)
-    st.batch.request.names.push_back(in.first);
-  st.inbound = receive_credit{model.max_concurrent_operations};
-  st.table = inflight_table<record>{st.cfg.mode};
-  self->send(st.cfg.downstream, connect_atom::value, caf::actor_cast<record_producer>(self),
-             uint32_t{0}, st.cfg.downstream_port);
+  st.inbound = receive_credit{st.cfg.chain[0].model->max_concurrent_operations};
+  st.table = inflight_table<held_record>{st.cfg.mode};
+  self->send(st.cfg.downstream, connect_atom::value, caf::actor_cast<record_producer>(self), uint32_t{0},
+             st.cfg.downstream_port);
   return {
     [=](connect_atom, record_producer up, uint32_t out_port, uint32_t) {
       auto& st = self->state;
@@ -276,26 +502,56 @@ operator_actor::behavior_type operator_behavior(operator_pointer self, operator_
     },
     [=](records_atom, uint32_t, record_chunk& chunk) {
       auto& st = self->state;
-      auto max_batch = st.cfg.model->batch_max_size;
       if (!st.inbound.arrived(chunk.size())) {
         self->send(st.cfg.supervisor, fail_atom::value,
-                   st.stage_label + ": upstream sent more records than granted (protocol bug)");
+                   st.links[0].label + ": upstream sent more records than granted (protocol bug)");
       }
-      st.cfg.counters->stages[st.cfg.stage].note_held(st.inbound.held());
+      counters(self).note_held(st.inbound.held());
+      auto now = self->clock().now();
       for (auto& rec : chunk) {
         bool scorable = !rec.failed();
-        auto ticket = st.table.admit(std::move(rec));
-        auto& held = st.table.at(ticket);
-        if (scorable && extract_inputs(self, ticket, held)) {
-          st.batch.tickets.push_back(ticket);
-          if (st.batch.tickets.size() >= max_batch)
-            dispatch(self);
-        } else {
+        held_record fresh;
+        fresh.rec = std::move(rec);
+        auto ticket = st.table.admit(std::move(fresh));
+        auto* h = st.table.find_pending(ticket);
+        if (scorable)
+          start_on_link(self, ticket, *h, 0, now);
+        else
           st.table.complete(ticket);
+      }
+      settle(self);
+    },
+    [=](scored_atom, scored_batch& scored) {
+      auto outputs = scored.items.empty() ? 0 : scored.values.size() / scored.items.size();
+      for (size_t i = 0; i < scored.items.size(); ++i)
+        on_scored(self, scored.items[i], scored.values.data() + i * outputs);
+      settle(self);
+    },
+    [=](tick_atom) {
+      auto& st = self->state;
+      st.armed_at = caf::actor_clock::time_point::max();
+      auto now = self->clock().now();
+      for (auto& k : st.timers.pop_due(now)) {
+        auto* h = st.table.find_pending(k.ticket);
+        if (h == nullptr)
+          continue;
+        if (k.retry) {
+          if (on_retry_timer(h->att, k.attempt, now)) {
+            counters(self).retries.fetch_add(1, std::memory_order_relaxed);
+            start_attempt(self, k.ticket, *h);
+          }
+        } else if (on_total_timeout(h->att, now)) {
+          counters(self).total_timeouts.fetch_add(1, std::memory_order_relaxed);
+          auto& model = *st.links[h->link].model;
+          std::string why = "timeout.total (" + millis(model.timeout.total) + ") exceeded after "
+                            + attempts_text(*h);
+          if (!h->att.last_error.ok())
+            why += "; last error: " + std::string{to_string(h->att.last_error.cls)} + ": "
+                   + h->att.last_error.message;
+          take_failure_action(self, k.ticket, *h, why, false);
         }
       }
-      dispatch(self);
-      emit(self);
+      settle(self);
     },
     [=](credit_atom, uint32_t, uint64_t n) {
       self->state.outbound.grant(n);
@@ -303,7 +559,10 @@ operator_actor::behavior_type operator_behavior(operator_pointer self, operator_
       maybe_finish(self);
     },
     [=](eos_atom, uint32_t) {
-      self->state.eos_received = true;
+      auto& st = self->state;
+      st.eos_received = true;
+      for (auto& link : st.links)
+        self->send(link.batcher, flush_atom::value);
       maybe_finish(self);
     },
   };
@@ -312,7 +571,7 @@ operator_actor::behavior_type operator_behavior(operator_pointer self, operator_
 } // namespace
 
 operator_actor spawn_inference_operator(caf::actor_system& sys, operator_settings settings) {
-  return sys.spawn(operator_behavior, std::move(settings));
+  return caf::actor_cast<operator_actor>(sys.spawn(operator_behavior, std::move(settings)));
 }
 
 } // namespace sinfer

@@ -1,40 +1,58 @@
 #pragma once
 /// inference_operator: one model stage of one subtask. Holds at most
-/// `max-concurrent-operations` records, calls the model's endpoint in batches
-/// of at most `batch.max-size`, appends the model's outputs to each record,
-/// and lets records leave in input order (ordered) or as completed
+/// `max-concurrent-operations` records and decides, per record, its attempts,
+/// retries, timeouts and failure action; appends the model's outputs to each
+/// record; lets records leave in input order (ordered) or as completed
 /// (unordered).
 ///
-/// Scope: subtask. Spawned by job_supervisor, last stage first.
+/// Scope: subtask. Spawned by job_supervisor, last stage first; spawns and
+/// links its batchers (one for the stage's model and one per fallback model).
 /// Receives: (connect, ...) from its upstream (source or previous stage),
 ///   (records, 0, chunk) and (eos, 0) from it; (credit, 0, n) from its
-///   downstream (next stage or sink); call results from the endpoint.
+///   downstream (next stage or sink); (scored, results) from its batchers;
+///   (tick) its own timer (retries, timeout.total).
 /// Sends: (credit, port, n) upstream as records leave; (records, port, chunk)
-///   and finally (eos, port) downstream; (infer, batch) requests to the
-///   endpoint; (fail, reason) to the supervisor when the failure action is
-///   `fail`.
-/// A record that cannot be parsed or scored is marked failed (its `error`
-/// names the stage and the reason) and keeps its place; later stages pass it
-/// through and the sink dead-letters it.
-/// Batching here is the skeleton's: a batch holds what arrived in one chunk
-/// (up to the max size) and goes out at once; the `batcher` actor replaces it.
+///   and finally (eos, port) downstream; (work, items) and (flush) to its
+///   batchers; (fail, reason) to the supervisor when the failure action is
+///   `fail-job`.
+/// Per record (policies/record_attempts.hpp): exactly one outcome whatever
+/// the order of answers, attempt timeouts, retry timers and the total
+/// timeout. A failed attempt is retried after a backoff with jitter
+/// (policies/backoff.hpp), at least Retry-After later when rate-limited,
+/// preferably on another endpoint, while the retry budget allows
+/// (policies/retry_budget.hpp). A record that cannot be scored takes the
+/// model's failure action: dead-letter (marked failed, keeps its place; later
+/// stages pass it through and the sink dead-letters it), fail-job,
+/// default-value (the configured outputs are written), or fallback (the next
+/// model of the chain scores it, with its own policies).
 
 #include <memory>
+#include <vector>
 
 #include <caf/fwd.hpp>
 
 #include "messages/flow.hpp"
+#include "messages/scoring.hpp"
 #include "runtime/job_config.hpp"
 #include "runtime/job_counters.hpp"
 
 namespace sinfer {
 
-struct operator_settings {
-  /// The stage's position in the job (0-based) and its model.
-  uint32_t stage = 0;
+/// One model a stage can call: its config, endpoints and this subtask's
+/// breaker of each endpoint.
+struct model_link {
   std::shared_ptr<const model_config> model;
+  std::vector<scheduled_endpoint> endpoints;
+  std::vector<subtask_breaker_actor> breakers;
+};
+
+struct operator_settings {
+  /// The stage's position in the job (0-based) and the subtask's index.
+  uint32_t stage = 0;
+  uint32_t subtask = 0;
+  /// The stage's model, then its fallback chain.
+  std::vector<model_link> chain;
   output_mode mode = output_mode::ordered;
-  endpoint_actor endpoint;
   record_consumer downstream;
   /// This subtask's port at the downstream (its index at the sink, else 0).
   uint32_t downstream_port = 0;

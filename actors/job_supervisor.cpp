@@ -5,6 +5,8 @@
 
 #include "actors/endpoint.hpp"
 #include "actors/inference_operator.hpp"
+#include "actors/job_breaker.hpp"
+#include "actors/subtask_breaker.hpp"
 #include "actors/record_sink.hpp"
 #include "actors/record_source.hpp"
 
@@ -64,33 +66,91 @@ void start(supervisor_pointer self) {
   };
   auto me = caf::actor_cast<supervisor_actor>(self);
   auto listener = caf::actor_cast<failure_listener>(self);
-  // One endpoint per model used by a stage.
-  std::map<std::string, endpoint_actor> endpoints;
+  // Every model a stage uses, fallbacks included: its endpoints and their
+  // job breakers (job scope).
+  struct model_actors {
+    std::shared_ptr<const model_config> model;
+    std::vector<scheduled_endpoint> endpoints;
+    std::vector<job_breaker_actor> job_breakers;
+  };
+  std::map<std::string, model_actors> used;
+  std::vector<std::vector<std::string>> chains; // per stage: model, fallbacks
   for (auto& name : cfg.stages) {
-    if (endpoints.count(name) > 0)
-      continue;
-    auto& m = cfg.models.at(name);
-    std::string err;
-    auto* factory = st.models->find(m.model);
-    auto model = factory != nullptr ? (*factory)(m.options_json, err) : in_process_model{};
-    if (!model.compute) {
-      end_job(self, false, "models." + name + ": cannot instantiate model \"" + m.model + "\" " + err, {});
-      return;
+    std::vector<std::string> chain{name};
+    for (auto* m = &cfg.models.at(name); m->on_failure == failure_action::fallback && !m->fallback.empty();) {
+      chain.push_back(m->fallback);
+      m = &cfg.models.at(m->fallback);
     }
-    endpoints[name] = watch(spawn_endpoint(self->system(), std::make_shared<in_process_backend>(std::move(model)),
-                                           m.latency));
+    chains.push_back(chain);
+    for (auto& model_name : chain) {
+      if (used.count(model_name) > 0)
+        continue;
+      auto& m = cfg.models.at(model_name);
+      model_actors ma;
+      ma.model = std::make_shared<const model_config>(m);
+      auto* factory = st.models->find(m.model);
+      for (uint32_t i = 0; i < m.endpoints.size(); ++i) {
+        auto& ep = m.endpoints[i];
+        std::string err;
+        auto& options = ep.options_json.empty() ? m.options_json : ep.options_json;
+        auto model = factory != nullptr ? (*factory)(options, err) : in_process_model{};
+        if (!model.compute) {
+          end_job(self, false, "models." + model_name + ": cannot instantiate model \"" + m.model + "\" " + err, {});
+          return;
+        }
+        endpoint_settings es;
+        es.name = model_name + "/" + ep.name;
+        es.backend = std::make_shared<in_process_backend>(std::move(model));
+        es.concurrency = m.endpoint_concurrency(i);
+        es.latency = ep.latency.count() >= 0 ? ep.latency : m.latency;
+        es.latency_per_record = ep.latency_per_record.count() >= 0 ? ep.latency_per_record : m.latency_per_record;
+        es.attempt_timeout = m.timeout.attempt;
+        es.counters = st.counters->endpoint(es.name);
+        ma.endpoints.push_back(watch(spawn_endpoint(self->system(), std::move(es))));
+        if (m.job_breaker_enabled) {
+          job_breaker_settings js;
+          js.endpoint = model_name + "/" + ep.name;
+          js.index = i;
+          js.config = m.job_breaker;
+          js.counters = st.counters;
+          js.job_start = st.start_time;
+          ma.job_breakers.push_back(watch(spawn_job_breaker(self->system(), std::move(js))));
+        }
+      }
+      used.emplace(model_name, std::move(ma));
+    }
   }
   auto sink = watch(spawn_record_sink(self->system(), st.cfg, me, st.counters));
   std::vector<record_consumer> first_stages;
   for (uint32_t sub = 0; sub < cfg.parallelism; ++sub) {
+    // This subtask's breaker of every endpoint it uses.
+    std::map<std::string, std::vector<subtask_breaker_actor>> breakers;
+    for (auto& kv : used) {
+      auto& m = *kv.second.model;
+      for (uint32_t i = 0; i < m.endpoints.size(); ++i) {
+        subtask_breaker_settings bs;
+        bs.endpoint = kv.first + "/" + m.endpoints[i].name;
+        bs.subtask = sub;
+        bs.local = m.subtask_breaker;
+        bs.job = m.job_breaker;
+        if (m.job_breaker_enabled)
+          bs.job_breaker = kv.second.job_breakers[i];
+        bs.counters = st.counters;
+        bs.job_start = st.start_time;
+        breakers[kv.first].push_back(watch(spawn_subtask_breaker(self->system(), std::move(bs))));
+      }
+    }
     record_consumer downstream = sink;
     uint32_t port = sub;
     for (size_t s = cfg.stages.size(); s-- > 0;) {
       operator_settings os;
       os.stage = static_cast<uint32_t>(s);
-      os.model = std::make_shared<const model_config>(cfg.models.at(cfg.stages[s]));
+      os.subtask = sub;
+      for (auto& model_name : chains[s]) {
+        auto& ma = used.at(model_name);
+        os.chain.push_back(model_link{ma.model, ma.endpoints, breakers.at(model_name)});
+      }
       os.mode = cfg.mode;
-      os.endpoint = endpoints.at(cfg.stages[s]);
       os.downstream = downstream;
       os.downstream_port = port;
       os.supervisor = listener;

@@ -1,6 +1,7 @@
 #include "actors/record_source.hpp"
 
 #include <cerrno>
+#include <cmath>
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
@@ -121,6 +122,14 @@ using source_pointer = source_actor::stateful_pointer<source_state>;
 
 enum class next_status { record, none_yet, no_input_yet, exhausted };
 
+/// When record `i` of a generator at `rate` records/s is due, after the
+/// start: rounded up to the nanosecond, so the check and the wake-up timer
+/// agree (a wake-up a nanosecond early would find the record not due and
+/// re-arm for ever).
+caf::timespan due_offset(double rate, uint64_t i) {
+  return caf::timespan{static_cast<int64_t>(std::ceil(static_cast<double>(i) * 1e9 / rate))};
+}
+
 /// Reads the next record into `out`.
 next_status next_record(source_pointer self, record& out) {
   auto& st = self->state;
@@ -128,11 +137,8 @@ next_status next_record(source_pointer self, record& out) {
   if (src.kind == source_kind::generator) {
     if (st.generated >= src.count)
       return next_status::exhausted;
-    if (src.rate > 0) {
-      auto elapsed = std::chrono::duration<double>(self->clock().now() - st.started).count();
-      if (static_cast<double>(st.generated) >= elapsed * src.rate + 1e-9)
-        return next_status::none_yet;
-    }
+    if (src.rate > 0 && self->clock().now() < st.started + due_offset(src.rate, st.generated))
+      return next_status::none_yet;
     out.id = record_id{0, 0, st.generated};
     out.json.clear();
     out.json.reserve(128 + spare_bytes);
@@ -272,8 +278,7 @@ void step(source_pointer self) {
   if (blocked_on_rate) {
     if (!st.wake_armed) {
       st.wake_armed = true;
-      auto period = std::chrono::duration<double>(1.0 / st.cfg->source.rate);
-      auto due = st.started + std::chrono::duration_cast<caf::timespan>(period * st.generated);
+      auto due = st.started + due_offset(st.cfg->source.rate, st.generated);
       auto delay = due > self->clock().now() ? due - self->clock().now() : caf::timespan{0};
       self->delayed_send(self, delay, read_atom::value);
     }

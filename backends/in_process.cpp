@@ -230,6 +230,20 @@ void in_process_backend::infer(const call_request& req, completion done) {
                                 "model returned " + std::to_string(result.values.size())
                                   + " values for " + std::to_string(req.rows) + " rows",
                                 std::chrono::milliseconds{0}};
+    // A value must be JSON text: an empty one would write invalid JSON.
+    for (uint32_t row = 0; result.error.ok() && row < req.rows; ++row) {
+      if (!result.row_errors.empty() && !result.row_errors[row].ok())
+        continue;
+      for (size_t col = 0; col < model_.outputs.size(); ++col)
+        if (result.values[row * model_.outputs.size() + col].empty()) {
+          if (result.row_errors.empty())
+            result.row_errors.resize(req.rows);
+          result.row_errors[row] = call_error{error_class::fatal_endpoint,
+                                              "model returned no value for output \"" + model_.outputs[col] + "\"",
+                                              std::chrono::milliseconds{0}};
+          break;
+        }
+    }
   } catch (const std::exception& e) {
     result = call_result{};
     result.names = model_.outputs;

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include <simdjson.h>
+#include <spdlog/spdlog.h>
 
 #include "backends/in_process.hpp"
 #include "runtime/job_builder.hpp"
@@ -244,7 +245,14 @@ double run_pipeline(const options& o, uint64_t count, const std::string& out_pat
   }
   sinfer::run_options run;
   run.threads = o.threads;
+  run.counters = std::make_shared<sinfer::job_counters>(1);
   auto report = sinfer::run_job(cfg, models, run);
+  auto& sc = run.counters->stages[0];
+  auto calls = sc.calls.load();
+  spdlog::info("pipeline: {} calls, {:.1f} records per call (max {}), {} closed full, {} slot-free, {} flush",
+               calls, calls == 0 ? 0.0 : static_cast<double>(sc.batched_records.load()) / static_cast<double>(calls),
+               sc.max_batch.load(), sc.batches_by_reason[0].load(), sc.batches_by_reason[1].load(),
+               sc.batches_by_reason[3].load());
   if (!report.ok)
     die("pipeline: job failed: " + report.reason);
   if (report.records_out != count || report.dead_lettered != 0)

@@ -48,6 +48,19 @@ public:
     return pending_.at(ticket);
   }
 
+  /// The item behind `ticket` if it is held and not complete, else nullptr
+  /// (already complete, already left, or never admitted).
+  T* find_pending(uint64_t ticket) {
+    if (mode_ == output_mode::ordered) {
+      if (ticket < base_ || ticket - base_ >= slots_.size())
+        return nullptr;
+      auto& s = slots_[ticket - base_];
+      return s.done ? nullptr : &s.item;
+    }
+    auto i = pending_.find(ticket);
+    return i == pending_.end() ? nullptr : &i->second;
+  }
+
   /// Marks the item behind `ticket` complete. Completing twice throws.
   void complete(uint64_t ticket) {
     if (mode_ == output_mode::ordered) {

@@ -249,7 +249,10 @@ void string_map(object_reader& r, std::string_view key,
 const std::vector<std::string> output_mode_names = {"ordered", "unordered"};
 const std::vector<std::string> source_kind_names = {"jsonl", "stdin", "generator"};
 const std::vector<std::string> sink_kind_names = {"jsonl", "stdout"};
-const std::vector<std::string> failure_action_names = {"dead-letter", "fail-job"};
+const std::vector<std::string> failure_action_names = {"dead-letter", "fail-job", "default-value",
+                                                       "fallback"};
+const std::vector<std::string> jitter_names = {"none", "full", "equal", "decorrelated"};
+const std::vector<std::string> window_names = {"count", "time"};
 const std::vector<std::string> known_providers = {"in-process", "http-json", "kserve-v2", "openai"};
 
 void read_job(error_log& log, object obj, job_config& cfg) {
@@ -288,6 +291,67 @@ void read_source(error_log& log, object obj, source_config& src) {
                : src.kind == source_kind::stdin_lines ? "stdin" : "generator";
 }
 
+void read_breaker(error_log& log, object obj, const std::string& path, breaker_config& b, bool* enabled) {
+  object_reader r{log, obj, path};
+  if (enabled != nullptr) {
+    element e;
+    if (r.get("enabled", e) && e.get(*enabled))
+      r.error("enabled", "expected true or false, got " + shown(e));
+  }
+  r.choice("window", window_names, b.window);
+  r.integer("window-size", 1, 1000000, b.window_calls);
+  r.duration("window-duration", b.window_duration);
+  r.number("failure-rate", 0.01, 1.0, b.failure_rate);
+  r.number("slow-call-rate", 0.01, 1.0, b.slow_call_rate);
+  r.duration("slow-call-duration", b.slow_call_duration);
+  r.integer("minimum-calls", 1, 1000000, b.minimum_calls);
+  r.duration("open-duration", b.open_duration);
+  r.number("open-growth", 1.0, 100.0, b.open_growth);
+  r.duration("max-open-duration", b.max_open_duration);
+  r.integer("half-open-probes", 1, 10000, b.half_open_probes);
+  r.duration("half-open-max-wait", b.half_open_max_wait);
+  if (b.window == window_kind::time && b.window_duration.count() <= 0)
+    r.error("window-duration", "expected a duration > 0");
+  if (b.max_open_duration < b.open_duration)
+    r.error("max-open-duration", "expected at least open-duration");
+}
+
+void read_endpoints(error_log& log, element e, const std::string& path, model_config& m) {
+  simdjson::dom::array arr;
+  if (e.get(arr)) {
+    log.add(path, "expected an array of endpoint objects, got " + shown(e));
+    return;
+  }
+  std::set<std::string> names;
+  size_t i = 0;
+  for (auto item : arr) {
+    auto at = path + "[" + std::to_string(i) + "]";
+    endpoint_config ep;
+    object obj;
+    if (item.get(obj)) {
+      log.add(at, "expected an endpoint object such as {\"name\": \"a\"}, got " + shown(item));
+      ++i;
+      continue;
+    }
+    object_reader r{log, obj, at};
+    r.string("name", ep.name);
+    object opts;
+    if (r.sub_object("options", opts))
+      ep.options_json = simdjson::minify(opts);
+    r.duration("latency", ep.latency);
+    r.duration("latency-per-record", ep.latency_per_record);
+    r.integer("concurrency", 1, 100000, ep.concurrency);
+    if (ep.name.empty())
+      ep.name = m.name + "#" + std::to_string(i);
+    if (!names.insert(ep.name).second)
+      r.error("name", "another endpoint of this model is already named \"" + ep.name + "\"");
+    m.endpoints.push_back(std::move(ep));
+    ++i;
+  }
+  if (i == 0)
+    log.add(path, "expected at least one endpoint");
+}
+
 void read_model(error_log& log, object obj, const std::string& name, model_config& m) {
   auto path = "models." + name;
   object_reader r{log, obj, path};
@@ -314,13 +378,66 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
   string_map(r, "input", m.input, log);
   string_map(r, "output", m.output, log);
   r.integer("max-concurrent-operations", 1, 1000000, m.max_concurrent_operations);
-  object batch;
-  if (r.sub_object("batch", batch)) {
-    object_reader b{log, batch, path + ".batch"};
-    b.integer("max-size", 1, 100000, m.batch_max_size);
+  object sub;
+  if (r.sub_object("batch", sub)) {
+    object_reader b{log, sub, path + ".batch"};
+    b.integer("max-size", 1, 100000, m.batch.max_size);
+    b.duration("max-delay", m.batch.max_delay);
+    b.integer("max-bytes", 0, std::numeric_limits<int64_t>::max(), m.batch.max_bytes);
+  }
+  if (r.sub_object("concurrency", sub)) {
+    object_reader c{log, sub, path + ".concurrency"};
+    c.integer("max", 1, 100000, m.concurrency_max);
   }
   r.duration("latency", m.latency);
+  r.duration("latency-per-record", m.latency_per_record);
+  if (r.sub_object("timeout", sub)) {
+    object_reader t{log, sub, path + ".timeout"};
+    t.duration("attempt", m.timeout.attempt);
+    t.duration("total", m.timeout.total);
+    if (m.timeout.attempt.count() <= 0)
+      t.error("attempt", "expected a duration > 0");
+  }
+  if (r.sub_object("retry", sub)) {
+    object_reader q{log, sub, path + ".retry"};
+    q.integer("max-attempts", 1, 1000, m.retry_max_attempts);
+    q.duration("initial-backoff", m.backoff.initial);
+    q.duration("max-backoff", m.backoff.max);
+    q.number("multiplier", 1.0, 100.0, m.backoff.multiplier);
+    q.choice("jitter", jitter_names, m.backoff.jitter);
+    q.number("budget-percent", 0.0, 100.0, m.retry_budget.budget_percent);
+    q.integer("min-retry-concurrency", 0, 1000000, m.retry_budget.min_retry_concurrency);
+    q.integer("seed", 0, std::numeric_limits<int64_t>::max(), m.retry_seed);
+    if (m.backoff.max < m.backoff.initial)
+      q.error("max-backoff", "expected at least retry.initial-backoff");
+  }
+  if (r.sub_object("breaker", sub)) {
+    object_reader b{log, sub, path + ".breaker"};
+    object tier;
+    if (b.sub_object("subtask", tier))
+      read_breaker(log, tier, path + ".breaker.subtask", m.subtask_breaker, nullptr);
+    if (b.sub_object("job", tier))
+      read_breaker(log, tier, path + ".breaker.job", m.job_breaker, &m.job_breaker_enabled);
+  }
+  element eps;
+  if (r.get("endpoints", eps))
+    read_endpoints(log, eps, path + ".endpoints", m);
   r.choice("failure-action", failure_action_names, m.on_failure);
+  object defaults;
+  if (r.sub_object("default-value", defaults)) {
+    for (auto field : defaults)
+      m.default_value.emplace_back(std::string{field.key}, simdjson::minify(field.value));
+    if (m.on_failure != failure_action::default_value)
+      r.error("default-value", "only used when failure-action is \"default-value\"");
+  } else if (m.on_failure == failure_action::default_value) {
+    r.error("default-value", "missing required key (the output fields to write when the model fails, "
+                             "e.g. {\"label\": \"unknown\"})");
+  }
+  r.string("fallback", m.fallback);
+  if (m.on_failure == failure_action::fallback && m.fallback.empty() && !r.has("fallback"))
+    r.error("fallback", "missing required key (the model that scores records this one fails)");
+  else if (m.on_failure != failure_action::fallback && r.has("fallback"))
+    r.error("fallback", "only used when failure-action is \"fallback\"");
 }
 
 void read_models(error_log& log, object obj, job_config& cfg) {
@@ -522,8 +639,33 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
       m.model = kv.first;
     if (m.max_concurrent_operations < 1)
       log.add(path + ".max-concurrent-operations", "expected an integer >= 1");
-    if (m.batch_max_size < 1)
+    if (m.batch.max_size < 1)
       log.add(path + ".batch.max-size", "expected an integer >= 1");
+    if (m.retry_max_attempts < 1)
+      log.add(path + ".retry.max-attempts", "expected an integer >= 1");
+    if (m.endpoints.empty())
+      m.endpoints.push_back(endpoint_config{m.name, {}, std::chrono::nanoseconds{-1},
+                                            std::chrono::nanoseconds{-1}, 0});
+    if (m.on_failure == failure_action::fallback) {
+      // The chain must end: follow it and refuse unknown models and cycles.
+      std::vector<std::string> chain{m.name};
+      for (auto next = m.fallback; !next.empty();) {
+        auto it = cfg.models.find(next);
+        if (it == cfg.models.end()) {
+          log.add(path + ".fallback", "no model named \"" + next + "\" in models" + did_you_mean(next, model_names));
+          break;
+        }
+        if (std::find(chain.begin(), chain.end(), next) != chain.end()) {
+          std::string all;
+          for (auto& c : chain)
+            all += c + " -> ";
+          log.add(path + ".fallback", "the fallback chain loops: " + all + next);
+          break;
+        }
+        chain.push_back(next);
+        next = it->second.on_failure == failure_action::fallback ? it->second.fallback : std::string{};
+      }
+    }
     if (m.provider != "in-process") {
       log.add(path + ".provider", "\"" + m.provider + "\" is not available in this build yet");
       continue;
@@ -536,6 +678,15 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
     }
     std::string err;
     auto made = (*factory)(m.options_json, err);
+    for (size_t i = 0; made.compute && i < m.endpoints.size(); ++i) {
+      if (m.endpoints[i].options_json.empty())
+        continue;
+      std::string ep_err;
+      auto ep_model = (*factory)(m.endpoints[i].options_json, ep_err);
+      if (!ep_model.compute)
+        log.add(path + ".endpoints[" + std::to_string(i) + "].options",
+                "expected " + (ep_err.empty() ? std::string{"valid options"} : ep_err));
+    }
     if (!made.compute) {
       // Factories say "key: problem" for one option, or just the problem.
       auto colon = err.find(": ");
@@ -569,6 +720,18 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
     if (m.output.empty())
       for (auto& name : made.outputs)
         m.output.emplace_back(name, name);
+    for (auto& dv : m.default_value) {
+      bool written = false;
+      for (auto& out : m.output)
+        written = written || out.second == dv.first;
+      if (!written) {
+        std::vector<std::string> fields;
+        for (auto& out : m.output)
+          fields.push_back(out.second);
+        log.add(path + ".default-value." + dv.first,
+                "not an output field of this model" + did_you_mean(dv.first, fields));
+      }
+    }
     std::map<std::string, std::string> writer_of;
     for (auto& out : m.output) {
       auto [it, fresh] = writer_of.emplace(out.second, out.first);

@@ -30,12 +30,70 @@ model_spec& model_spec::max_concurrent_operations(uint32_t n) {
 }
 
 model_spec& model_spec::batch_max_size(uint32_t n) {
-  cfg_.batch_max_size = n;
+  cfg_.batch.max_size = n;
   return *this;
 }
 
-model_spec& model_spec::latency(std::chrono::nanoseconds d) {
-  cfg_.latency = d;
+model_spec& model_spec::batch(batch_config b) {
+  cfg_.batch = b;
+  return *this;
+}
+
+model_spec& model_spec::latency(std::chrono::nanoseconds fixed, std::chrono::nanoseconds per_record) {
+  cfg_.latency = fixed;
+  cfg_.latency_per_record = per_record;
+  return *this;
+}
+
+model_spec& model_spec::endpoint(endpoint_config ep) {
+  if (ep.name.empty())
+    ep.name = cfg_.name + "#" + std::to_string(cfg_.endpoints.size());
+  cfg_.endpoints.push_back(std::move(ep));
+  return *this;
+}
+
+model_spec& model_spec::concurrency(uint32_t max_calls) {
+  cfg_.concurrency_max = max_calls;
+  return *this;
+}
+
+model_spec& model_spec::timeout(std::chrono::nanoseconds attempt, std::chrono::nanoseconds total) {
+  cfg_.timeout.attempt = attempt;
+  cfg_.timeout.total = total;
+  return *this;
+}
+
+model_spec& model_spec::retry(uint32_t max_attempts, backoff_config backoff) {
+  cfg_.retry_max_attempts = max_attempts;
+  cfg_.backoff = backoff;
+  return *this;
+}
+
+model_spec& model_spec::retry_budget(retry_budget_config budget) {
+  cfg_.retry_budget = budget;
+  return *this;
+}
+
+model_spec& model_spec::subtask_breaker(breaker_config b) {
+  cfg_.subtask_breaker = b;
+  return *this;
+}
+
+model_spec& model_spec::job_breaker(breaker_config b, bool enabled) {
+  cfg_.job_breaker = b;
+  cfg_.job_breaker_enabled = enabled;
+  return *this;
+}
+
+model_spec& model_spec::default_value(std::string field, std::string json) {
+  cfg_.on_failure = failure_action::default_value;
+  cfg_.default_value.emplace_back(std::move(field), std::move(json));
+  return *this;
+}
+
+model_spec& model_spec::fallback(std::string model_name) {
+  cfg_.on_failure = failure_action::fallback;
+  cfg_.fallback = std::move(model_name);
   return *this;
 }
 

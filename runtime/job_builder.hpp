@@ -36,9 +36,31 @@ public:
   model_spec& options(std::string json);
   model_spec& max_concurrent_operations(uint32_t n);
   model_spec& batch_max_size(uint32_t n);
-  /// Simulated service time per call (in-process only).
-  model_spec& latency(std::chrono::nanoseconds d);
+  /// `batch.*` (max-size, max-delay, max-bytes).
+  model_spec& batch(batch_config b);
+  /// Simulated service time of a call of b records: `fixed + b * per_record`
+  /// (in-process only).
+  model_spec& latency(std::chrono::nanoseconds fixed, std::chrono::nanoseconds per_record = {});
+  /// Adds an endpoint (`endpoints[i]`); without any, the model has one.
+  model_spec& endpoint(endpoint_config ep);
+  /// `concurrency.max`: calls in flight per endpoint.
+  model_spec& concurrency(uint32_t max_calls);
+  /// `timeout.attempt` and `timeout.total` (0: none).
+  model_spec& timeout(std::chrono::nanoseconds attempt, std::chrono::nanoseconds total);
+  /// `retry.max-attempts` and the backoff (`retry.initial-backoff`, ...).
+  model_spec& retry(uint32_t max_attempts, backoff_config backoff = {});
+  /// `retry.budget-percent` and `retry.min-retry-concurrency`.
+  model_spec& retry_budget(retry_budget_config budget);
+  /// `breaker.subtask.*`.
+  model_spec& subtask_breaker(breaker_config b);
+  /// `breaker.job.*`; `enabled` false leaves subtask breakers only.
+  model_spec& job_breaker(breaker_config b, bool enabled = true);
+  /// The failure action; `default_value` and `fallback` set theirs.
   model_spec& on_failure(failure_action action);
+  /// failure-action default-value, writing `json` (raw JSON) to `field`.
+  model_spec& default_value(std::string field, std::string json);
+  /// failure-action fallback to the model named `model_name`.
+  model_spec& fallback(std::string model_name);
 
   const model_config& config() const noexcept {
     return cfg_;

@@ -10,13 +10,24 @@
 #include <utility>
 #include <vector>
 
+#include "policies/backoff.hpp"
+#include "policies/batching.hpp"
+#include "policies/circuit_breaker.hpp"
 #include "policies/inflight_table.hpp"
+#include "policies/record_attempts.hpp"
+#include "policies/retry_budget.hpp"
 
 namespace sinfer {
 
 enum class source_kind : uint8_t { jsonl, stdin_lines, generator };
 enum class sink_kind : uint8_t { jsonl, stdout_lines };
-enum class failure_action : uint8_t { dead_letter, fail_job };
+/// What happens to a record a model cannot score (`failure-action`).
+enum class failure_action : uint8_t {
+  dead_letter,    ///< the record, with its error, to the dead-letter file
+  fail_job,       ///< the job fails with the record's error
+  default_value,  ///< the configured `default-value` outputs are written
+  fallback,       ///< the `fallback` model scores it instead
+};
 
 struct source_config {
   source_kind kind = source_kind::generator;
@@ -37,6 +48,23 @@ struct source_config {
   uint64_t seed = 1;
 };
 
+/// One endpoint of a model (`models.NAME.endpoints[i]`). Unset fields take
+/// the model's values.
+struct endpoint_config {
+  /// Name in logs, metrics and reports. Default "NAME#i".
+  std::string name;
+  /// in-process: the options for this endpoint's instance (JSON text);
+  /// empty means the model's `options`.
+  std::string options_json;
+  /// in-process: simulated service time of a call of b records,
+  /// latency + b * latency-per-record; negative means the model's.
+  std::chrono::nanoseconds latency{-1};
+  std::chrono::nanoseconds latency_per_record{-1};
+  /// Calls in flight at this endpoint, job-wide; 0 means the model's
+  /// `concurrency.max`.
+  uint32_t concurrency = 0;
+};
+
 struct model_config {
   std::string name;
   /// Only "in-process" for now.
@@ -53,12 +81,48 @@ struct model_config {
   /// Records in flight in this stage, per subtask (Flink's name). The stage
   /// grants its upstream exactly this much credit. Default 256.
   uint32_t max_concurrent_operations = 256;
-  /// Most records in one backend call. Default 64.
-  uint32_t batch_max_size = 64;
-  /// in-process only: simulated service time added to every call (0: none).
+  /// `batch.*`: max-size (default 64), max-delay (default 0), max-bytes
+  /// (default 0: no cap).
+  batch_config batch;
+  /// The model's endpoints; an in-process model without `endpoints` has one.
+  std::vector<endpoint_config> endpoints;
+  /// `concurrency.max`: calls in flight per endpoint, job-wide. Default 16.
+  uint32_t concurrency_max = 16;
+  /// in-process only: simulated service time of a call of b records,
+  /// latency + b * latency-per-record (defaults 0: none).
   std::chrono::nanoseconds latency{0};
+  std::chrono::nanoseconds latency_per_record{0};
+  /// `timeout.attempt` (default 30 s) and `timeout.total` (default 120 s).
+  timeout_config timeout;
+  /// `retry.max-attempts`: attempts per record, the first included.
+  /// Default 3.
+  uint32_t retry_max_attempts = 3;
+  /// `retry.initial-backoff`, `retry.max-backoff`, `retry.multiplier`,
+  /// `retry.jitter` (defaults 50 ms, 10 s, 2, full).
+  backoff_config backoff;
+  /// `retry.budget-percent` (20) and `retry.min-retry-concurrency` (3).
+  retry_budget_config retry_budget;
+  /// `retry.seed`: seeds the jitter (per subtask: seed + subtask). Default 1.
+  uint64_t retry_seed = 1;
+  /// `breaker.subtask.*`: the per-subtask breaker of each endpoint.
+  breaker_config subtask_breaker;
+  /// `breaker.job.*`: the job-wide breaker of each endpoint.
+  breaker_config job_breaker;
+  /// `breaker.job.enabled`: false leaves only the subtask breakers.
+  /// Default true.
+  bool job_breaker_enabled = true;
   /// What happens to a record the model cannot score. Default dead-letter.
   failure_action on_failure = failure_action::dead_letter;
+  /// `default-value`: output field -> raw JSON value, for the default-value
+  /// failure action.
+  std::vector<std::pair<std::string, std::string>> default_value;
+  /// `fallback`: the model that scores records this one fails.
+  std::string fallback;
+
+  /// Calls in flight allowed at endpoint `i`.
+  uint32_t endpoint_concurrency(size_t i) const {
+    return endpoints[i].concurrency > 0 ? endpoints[i].concurrency : concurrency_max;
+  }
 };
 
 struct sink_config {

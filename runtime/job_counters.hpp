@@ -4,25 +4,77 @@
 /// updated once per chunk, not per record. No CAF here.
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
 
 namespace sinfer {
+
+/// Raises `target` to `n` if `n` is larger.
+inline void raise_to(std::atomic<uint64_t>& target, uint64_t n) noexcept {
+  auto cur = target.load(std::memory_order_relaxed);
+  while (n > cur && !target.compare_exchange_weak(cur, n, std::memory_order_relaxed)) {
+  }
+}
 
 struct stage_counters {
   /// Records that left the stage (scored, failed or passed through).
   std::atomic<uint64_t> left{0};
-  /// Backend calls made.
+  /// Backend calls made (by every model of the stage, fallbacks included).
   std::atomic<uint64_t> calls{0};
+  /// Batches sent, by why they closed (batch_close order: full, slot-free,
+  /// deadline, flush), and the records in them.
+  std::array<std::atomic<uint64_t>, 4> batches_by_reason{};
+  std::atomic<uint64_t> batched_records{0};
+  std::atomic<uint64_t> max_batch{0};
+  /// Retries sent; retries the budget refused; records that failed
+  /// (before the failure action), by timeout.total among them.
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> budget_refusals{0};
+  std::atomic<uint64_t> failed{0};
+  std::atomic<uint64_t> total_timeouts{0};
+  /// Records given the default value; records sent to a fallback model.
+  std::atomic<uint64_t> defaulted{0};
+  std::atomic<uint64_t> fell_back{0};
   /// The most records one subtask's stage held at once.
   std::atomic<uint64_t> max_held{0};
 
   void note_held(uint64_t n) noexcept {
-    auto cur = max_held.load(std::memory_order_relaxed);
-    while (n > cur && !max_held.compare_exchange_weak(cur, n, std::memory_order_relaxed)) {
-    }
+    raise_to(max_held, n);
   }
+};
+
+/// Figures of one endpoint (job-wide).
+struct endpoint_counters {
+  /// Calls handed to the backend.
+  std::atomic<uint64_t> calls{0};
+  /// Calls that failed as a whole (any class), and attempt timeouts among
+  /// them; rate-limited answers.
+  std::atomic<uint64_t> failures{0};
+  std::atomic<uint64_t> timeouts{0};
+  std::atomic<uint64_t> rate_limited{0};
+  /// Records in successful calls.
+  std::atomic<uint64_t> records_ok{0};
+  /// Calls in flight now, and the most at once.
+  std::atomic<uint64_t> in_flight{0};
+  std::atomic<uint64_t> max_in_flight{0};
+};
+
+/// A breaker changed state (kept for reports, tests and the event log).
+struct breaker_event {
+  /// Virtual or wall time since the job started.
+  std::chrono::nanoseconds at{0};
+  std::string endpoint;  ///< "model/endpoint"
+  /// "job" or "subtask N".
+  std::string scope;
+  std::string from, to;
+  uint64_t calls = 0, failures = 0;
 };
 
 struct job_counters {
@@ -39,6 +91,31 @@ struct job_counters {
   std::unique_ptr<stage_counters[]> stages;
   size_t stage_count;
 
+  /// The counters of endpoint `key` ("model/endpoint"), made on first use.
+  std::shared_ptr<endpoint_counters> endpoint(const std::string& key) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto& slot = endpoints_[key];
+    if (!slot)
+      slot = std::make_shared<endpoint_counters>();
+    return slot;
+  }
+
+  /// Every endpoint's counters, by key.
+  std::map<std::string, std::shared_ptr<endpoint_counters>> endpoints() const {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return endpoints_;
+  }
+
+  void add_breaker_event(breaker_event e) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    breaker_events_.push_back(std::move(e));
+  }
+
+  std::vector<breaker_event> breaker_events() const {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return breaker_events_;
+  }
+
   /// Records inside the job (read, not yet written anywhere).
   uint64_t in_flight() const noexcept {
     auto in = records_in.load(std::memory_order_relaxed);
@@ -46,6 +123,11 @@ struct job_counters {
                 + dead_lettered.load(std::memory_order_relaxed);
     return in > done ? in - done : 0;
   }
+
+private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<endpoint_counters>> endpoints_;
+  std::vector<breaker_event> breaker_events_;
 };
 
 } // namespace sinfer

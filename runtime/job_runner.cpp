@@ -61,7 +61,7 @@ job_report run_job(const job_config& unchecked, const model_registry& models, ru
   caf::actor_system sys{sys_cfg};
   auto shared_cfg = std::make_shared<const job_config>(cfg);
   auto shared_models = std::make_shared<const model_registry>(models);
-  auto counters = std::make_shared<job_counters>(cfg.stages.size());
+  auto counters = options.counters ? options.counters : std::make_shared<job_counters>(cfg.stages.size());
   supervisor_options sup_opts;
   sup_opts.progress = options.progress;
   sup_opts.progress_interval = options.progress_interval;

@@ -4,12 +4,14 @@
 /// actors/job_supervisor.hpp to run a job inside your own actor system).
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "backends/in_process.hpp"
 #include "messages/report.hpp"
 #include "runtime/job_config.hpp"
+#include "runtime/job_counters.hpp"
 
 namespace sinfer {
 
@@ -20,6 +22,9 @@ struct run_options {
   /// Scheduler threads; 0 means one per core (CAF's own default is at
   /// least 4, which is slower on small machines).
   size_t threads = 0;
+  /// Where the job's live figures go (made by run_job when empty); read it
+  /// during or after the run.
+  std::shared_ptr<job_counters> counters;
 };
 
 /// What can only be checked on this machine, before anything starts: the

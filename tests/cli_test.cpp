@@ -80,7 +80,7 @@ std::vector<bad_case> bad_cases() {
     {"bad enum output-mode", with("\"output-mode\": \"ordered\"", "\"output-mode\": \"sorted\""),
      "job.output-mode: expected one of \"ordered\" | \"unordered\", got \"sorted\""},
     {"bad enum failure-action", with("\"failure-action\": \"dead-letter\"", "\"failure-action\": \"ignore\""),
-     "models.sentiment.failure-action: expected one of \"dead-letter\" | \"fail-job\", got \"ignore\""},
+     "models.sentiment.failure-action: expected one of \"dead-letter\" | \"fail-job\" | \"default-value\" | \"fallback\", got \"ignore\""},
     {"bad enum source.type", with("\"type\": \"generator\"", "\"type\": \"kafka\""), "source.type: expected one of"},
     {"bad duration", with("\"failure-action\"", "\"latency\": \"fast\", \"failure-action\""), "models.sentiment.latency: expected a duration"},
     {"stage names no model", with("[\"sentiment\"]", "[\"sentimnet\"]"), "stages[0]: no model named \"sentimnet\" in models (did you mean 'sentiment'?)"},

@@ -44,7 +44,7 @@ TEST_CASE("a minimal config gets every default") {
   auto& m = c.models.at("sentiment");
   CHECK(m.provider == "in-process");
   CHECK(m.max_concurrent_operations == 256);
-  CHECK(m.batch_max_size == 64);
+  CHECK(m.batch.max_size == 64);
   CHECK(m.on_failure == failure_action::dead_letter);
   CHECK(m.latency.count() == 0);
   // Outputs default to every model output under its own name.
@@ -163,4 +163,111 @@ TEST_CASE("duplicate keys, duplicate output fields and follow-on errors") {
     "sink": {"type": "stdout"}
   })", "p.json", models);
   CHECK(has_line(p.errors, "p.json: models.m.output.score: writes field \"x\", which output \"label\" already writes"));
+}
+
+TEST_CASE("resilience keys: defaults and values read from a file") {
+  auto models = model_registry::with_builtins();
+  auto r = parse_job_config(R"({
+    "source": {"type": "generator", "count": 10},
+    "models": {
+      "m": {"model": "keyword-classifier",
+            "endpoints": [{"name": "a"}, {"name": "b", "latency": "5ms", "concurrency": 2}],
+            "concurrency": {"max": 8},
+            "batch": {"max-size": 32, "max-delay": "2ms", "max-bytes": 4096},
+            "timeout": {"attempt": "1s", "total": "10s"},
+            "retry": {"max-attempts": 5, "initial-backoff": "100ms", "max-backoff": "2s",
+                      "jitter": "decorrelated", "budget-percent": 10, "min-retry-concurrency": 5},
+            "breaker": {"subtask": {"failure-rate": 0.3, "minimum-calls": 7, "window": "time",
+                                    "window-duration": "30s"},
+                        "job": {"half-open-probes": 2, "open-duration": "1s", "enabled": true}},
+            "failure-action": "fallback", "fallback": "n"},
+      "n": {"model": "text-length", "failure-action": "default-value", "default-value": {"length": -1}}
+    },
+    "stages": ["m"],
+    "sink": {"type": "stdout"}
+  })", "job.json", models);
+  for (auto& e : r.errors)
+    MESSAGE(e);
+  REQUIRE(r.errors.empty());
+  auto& m = r.config->models.at("m");
+  REQUIRE(m.endpoints.size() == 2);
+  CHECK(m.endpoints[1].name == "b");
+  CHECK(m.endpoint_concurrency(0) == 8);
+  CHECK(m.endpoint_concurrency(1) == 2);
+  CHECK(m.endpoints[1].latency == std::chrono::milliseconds{5});
+  CHECK(m.batch.max_size == 32);
+  CHECK(m.batch.max_delay == std::chrono::milliseconds{2});
+  CHECK(m.batch.max_bytes == 4096);
+  CHECK(m.timeout.attempt == std::chrono::seconds{1});
+  CHECK(m.timeout.total == std::chrono::seconds{10});
+  CHECK(m.retry_max_attempts == 5);
+  CHECK(m.backoff.initial == std::chrono::milliseconds{100});
+  CHECK(m.backoff.jitter == jitter_mode::decorrelated);
+  CHECK(m.retry_budget.budget_percent == 10.0);
+  CHECK(m.retry_budget.min_retry_concurrency == 5);
+  CHECK(m.subtask_breaker.failure_rate == 0.3);
+  CHECK(m.subtask_breaker.minimum_calls == 7);
+  CHECK(m.subtask_breaker.window == window_kind::time);
+  CHECK(m.job_breaker.half_open_probes == 2);
+  CHECK(m.job_breaker_enabled);
+  CHECK(m.on_failure == failure_action::fallback);
+  CHECK(m.fallback == "n");
+  auto& n = r.config->models.at("n");
+  CHECK(n.on_failure == failure_action::default_value);
+  REQUIRE(n.default_value.size() == 1);
+  CHECK(n.default_value[0] == std::make_pair(std::string{"length"}, std::string{"-1"}));
+  // Defaults of a model without these keys.
+  CHECK(n.endpoints.size() == 1);
+  CHECK(n.concurrency_max == 16);
+  CHECK(n.timeout.attempt == std::chrono::seconds{30});
+  CHECK(n.timeout.total == std::chrono::seconds{120});
+  CHECK(n.retry_max_attempts == 3);
+  CHECK(n.backoff.jitter == jitter_mode::full);
+  CHECK(n.retry_budget.budget_percent == 20.0);
+  CHECK(n.job_breaker.half_open_probes == 3);
+}
+
+TEST_CASE("resilience keys: bad values name the key path") {
+  auto models = model_registry::with_builtins();
+  struct row {
+    const char* model_json;
+    const char* expected;
+  };
+  std::vector<row> rows = {
+    {R"("retry": {"jitter": "random"})", "models.m.retry.jitter: expected one of \"none\" | \"full\""},
+    {R"("retry": {"max-attempts": 0})", "models.m.retry.max-attempts: expected an integer in 1..1000, got 0"},
+    {R"("retry": {"initial-backoff": "1s", "max-backoff": "10ms"})",
+     "models.m.retry.max-backoff: expected at least retry.initial-backoff"},
+    {R"("retry": {"budget-percent": 150})", "models.m.retry.budget-percent: expected a number in 0..100"},
+    {R"("timeout": {"attempt": "0s"})", "models.m.timeout.attempt: expected a duration > 0"},
+    {R"("timeout": {"total": "soon"})", "models.m.timeout.total: expected a duration string"},
+    {R"("breaker": {"subtask": {"failure-rate": 2}})", "models.m.breaker.subtask.failure-rate: expected a number in 0.01..1"},
+    {R"("breaker": {"job": {"enabled": "yes"}})", "models.m.breaker.job.enabled: expected true or false"},
+    {R"("breaker": {"job": {"half-open-probe": 2}})",
+     "models.m.breaker.job.half-open-probe: unknown key (did you mean 'half-open-probes'?)"},
+    {R"("endpoints": [{"name": "a"}, {"name": "a"}])",
+     "models.m.endpoints[1].name: another endpoint of this model is already named \"a\""},
+    {R"("endpoints": [])", "models.m.endpoints: expected at least one endpoint"},
+    {R"("endpoints": ["http://x"])", "models.m.endpoints[0]: expected an endpoint object"},
+    {R"("failure-action": "default-value")", "models.m.default-value: missing required key"},
+    {R"("failure-action": "default-value", "default-value": {"colour": "red"})",
+     "models.m.default-value.colour: not an output field of this model"},
+    {R"("default-value": {"label": "x"})", "models.m.default-value: only used when failure-action is \"default-value\""},
+    {R"("failure-action": "fallback")", "models.m.fallback: missing required key"},
+    {R"("failure-action": "fallback", "fallback": "nope")", "models.m.fallback: no model named \"nope\" in models"},
+    {R"("failure-action": "fallback", "fallback": "m")", "models.m.fallback: the fallback chain loops: m -> m"},
+    {R"("batch": {"max-delay": 5})", "models.m.batch.max-delay: expected a duration string"},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.model_json);
+    std::string json = R"({"source": {"type": "generator"}, "models": {"m": {"model": "keyword-classifier", )"
+                       + std::string{r.model_json} + R"(}}, "stages": ["m"], "sink": {"type": "stdout"}})";
+    auto res = parse_job_config(json, "job.json", models);
+    CHECK_FALSE(res.config.has_value());
+    std::string all;
+    for (auto& e : res.errors)
+      all += e + "\n";
+    CAPTURE(all);
+    CHECK(has_line(res.errors, std::string{"job.json: "} + r.expected));
+  }
 }

@@ -13,42 +13,13 @@
 #include "actors/job_supervisor.hpp"
 #include "runtime/job_builder.hpp"
 #include "sim/virtual_time.hpp"
+#include "tests/virtual_job.hpp"
 #include "tests/test_util.hpp"
 
 using namespace sinfer;
 using namespace sinfer::test;
 
 namespace {
-
-struct virtual_run {
-  job_report report;
-  std::shared_ptr<job_counters> counters;
-  std::chrono::nanoseconds elapsed{0};
-};
-
-/// Runs `cfg` on virtual time to the end; `observe` sees the counters after
-/// every message.
-virtual_run run_virtual(const job_config& cfg, const model_registry& models,
-                        std::function<void(const job_counters&)> observe = {}) {
-  virtual_time_system vt;
-  virtual_run result;
-  result.counters = std::make_shared<job_counters>(cfg.stages.size());
-  auto sup = spawn_job_supervisor(vt.system(), std::make_shared<const job_config>(cfg),
-                                  std::make_shared<const model_registry>(models), {}, result.counters);
-  auto report = std::make_shared<std::optional<job_report>>();
-  vt.system().spawn([sup, report](caf::event_based_actor* self) {
-    self->request(sup, caf::infinite, run_atom::value).then([report](job_report& r) { *report = r; });
-  });
-  auto counters = result.counters;
-  vt.run([&] {
-    if (observe)
-      observe(*counters);
-  });
-  REQUIRE(report->has_value());
-  result.report = **report;
-  result.elapsed = vt.elapsed();
-  return result;
-}
 
 const std::vector<std::pair<std::string, std::string>> reviews = {
   {"great product, fast delivery", "positive"},
@@ -175,7 +146,7 @@ TEST_CASE("backpressure: a slow model stops the source at the configured credit"
   uint64_t max_ahead = 0;
   uint64_t violations = 0;
   uint64_t in_before_first_result = 0;
-  auto run = run_virtual(cfg, models, [&](const job_counters& c) {
+  auto run = run_virtual(cfg, models, [&](const job_counters& c, std::chrono::nanoseconds) {
     auto in = c.records_in.load();
     auto scored = c.stages[0].left.load();
     max_ahead = std::max(max_ahead, in - scored);
@@ -323,7 +294,7 @@ TEST_CASE("a model whose result has the wrong shape dead-letters the batch, neve
     broken.compute = r.compute;
     models.add("broken", broken);
     write_file(dir.file("in.jsonl"), review_lines(8));
-    auto cfg = one_stage(dir, "broken", model_spec{"b", "broken"}.batch_max_size(4))
+    auto cfg = one_stage(dir, "broken", model_spec{"b", "broken"}.batch_max_size(4).retry(1))
                  .build(models);
     auto run = run_virtual(cfg, models);
     REQUIRE(run.report.ok);

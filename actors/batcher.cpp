@@ -1,0 +1,334 @@
+#include "actors/batcher.hpp"
+
+#include <deque>
+
+#include <caf/all.hpp>
+
+#include "policies/batching.hpp"
+
+namespace sinfer {
+
+namespace {
+
+struct queued_item {
+  work_item item;
+  caf::actor_clock::time_point since;
+};
+
+struct endpoint_link {
+  endpoint_gate gate;
+  /// Slots granted and not used yet; slots asked for and not granted yet.
+  uint32_t held = 0;
+  uint32_t wanted = 0;
+
+  bool allowed() const noexcept {
+    return gate.state == breaker_state::closed
+           || (gate.state == breaker_state::half_open && gate.probes > 0);
+  }
+};
+
+struct batcher_state {
+  batcher_settings cfg;
+  std::vector<std::string> input_names;
+  std::deque<queued_item> queue;
+  /// The queued items' input values, `inputs` per item, in queue order.
+  std::deque<std::string> values;
+  size_t inputs = 0;
+  std::vector<endpoint_link> links;
+  bool flushing = false;
+  caf::actor_clock::time_point armed_at = caf::actor_clock::time_point::max();
+};
+
+using batcher_pointer = batcher_actor::stateful_pointer<batcher_state>;
+
+int64_t ns_since_epoch(caf::actor_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+/// Per-record results of one call, outputs in the model's output order.
+scored_batch split_result(const model_config& model, const std::vector<work_item>& items, int32_t endpoint,
+                          call_result& res, bool& endpoint_failed) {
+  scored_batch out;
+  out.items.resize(items.size());
+  auto outputs = model.output.size();
+  out.values.resize(items.size() * outputs);
+  std::vector<int> column_of(outputs, -1);
+  for (size_t k = 0; k < outputs; ++k)
+    for (size_t c = 0; c < res.names.size(); ++c)
+      if (res.names[c] == model.output[k].first)
+        column_of[k] = static_cast<int>(c);
+  call_error problem = res.error;
+  if (problem.ok()) {
+    for (size_t k = 0; k < outputs; ++k)
+      if (column_of[k] < 0)
+        problem = call_error{error_class::fatal_endpoint,
+                             "the result has no output \"" + model.output[k].first + "\"",
+                             std::chrono::milliseconds{0}};
+    bool bad_rows = !res.row_errors.empty() && res.row_errors.size() != items.size();
+    if (bad_rows || res.values.size() != items.size() * res.names.size())
+      problem = call_error{error_class::fatal_endpoint,
+                           "the result does not have one entry per record of the batch ("
+                             + std::to_string(items.size()) + " records)",
+                           std::chrono::milliseconds{0}};
+  }
+  endpoint_failed = !problem.ok() && problem.cls != error_class::rate_limited
+                    && problem.cls != error_class::fatal_record;
+  for (size_t row = 0; row < items.size(); ++row) {
+    auto& r = out.items[row];
+    r.ticket = items[row].ticket;
+    r.attempt = items[row].attempt;
+    r.endpoint = endpoint;
+    if (!problem.ok()) {
+      r.error = problem;
+      continue;
+    }
+    if (!res.row_errors.empty() && !res.row_errors[row].ok()) {
+      r.error = res.row_errors[row];
+      continue;
+    }
+    for (size_t k = 0; k < outputs; ++k)
+      out.values[row * outputs + k] =
+        std::move(res.values[row * res.names.size() + static_cast<size_t>(column_of[k])]);
+  }
+  return out;
+}
+
+void pump(batcher_pointer self);
+
+/// Sends `items` as one call to endpoint `index`.
+void send_batch(batcher_pointer self, uint32_t index, std::vector<work_item> items, call_request req,
+                batch_close why) {
+  auto& st = self->state;
+  auto& link = st.links[index];
+  auto& sc = st.cfg.counters->stages[st.cfg.stage];
+  sc.calls.fetch_add(1, std::memory_order_relaxed);
+  sc.batches_by_reason[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+  sc.batched_records.fetch_add(items.size(), std::memory_order_relaxed);
+  raise_to(sc.max_batch, items.size());
+  call_report report;
+  report.endpoint = index;
+  report.subtask_epoch = link.gate.subtask_epoch;
+  report.job_epoch = link.gate.job_epoch;
+  if (link.gate.state == breaker_state::half_open) {
+    --link.gate.probes;
+    report.probe = true;
+    report.job_probe = link.gate.job_probes;
+  }
+  req.names = st.input_names;
+  req.rows = static_cast<uint32_t>(items.size());
+  auto sent = std::make_shared<std::vector<work_item>>(std::move(items));
+  auto started = self->clock().now();
+  auto answer = [=](call_result& res) {
+    auto& st = self->state;
+    auto r = report;
+    r.latency_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(self->clock().now() - started).count();
+    bool failed = false;
+    auto results = split_result(*st.cfg.model, *sent, static_cast<int32_t>(index), res, failed);
+    r.failed = failed;
+    self->send(st.cfg.breakers[index], outcome_atom::value, r);
+    self->send(st.cfg.owner, scored_atom::value, std::move(results));
+  };
+  self->request(st.cfg.endpoints[index], caf::infinite, infer_atom::value, std::move(req))
+    .then(answer, [=](caf::error& err) {
+      call_result res;
+      res.error = call_error{error_class::retryable, "endpoint unavailable: " + self->system().render(err),
+                             std::chrono::milliseconds{0}};
+      answer(res);
+    });
+}
+
+/// Takes up to `n` items for endpoint `index` from the queue, their inputs
+/// into `req`: skips (keeps) retries that avoid this endpoint when another
+/// may serve them; drops items past their deadline.
+std::vector<work_item> take_items(batcher_pointer self, uint32_t index, uint32_t n, bool others_allowed,
+                                  call_request& req) {
+  auto& st = self->state;
+  auto now_ns = ns_since_epoch(self->clock().now());
+  std::vector<work_item> batch;
+  batch.reserve(n);
+  req.values.reserve(static_cast<size_t>(n) * st.inputs);
+  std::vector<queued_item> kept;
+  std::vector<std::string> kept_values;
+  while (!st.queue.empty() && batch.size() < n) {
+    auto& q = st.queue.front();
+    bool expired = q.item.deadline_ns <= now_ns;
+    bool avoided = !expired && others_allowed && q.item.avoid == static_cast<int32_t>(index);
+    for (size_t k = 0; k < st.inputs; ++k) {
+      if (avoided)
+        kept_values.push_back(std::move(st.values.front()));
+      else if (!expired)
+        req.values.push_back(std::move(st.values.front()));
+      st.values.pop_front();
+    }
+    if (avoided)
+      kept.push_back(std::move(q));
+    else if (!expired)
+      batch.push_back(std::move(q.item));
+    st.queue.pop_front();
+  }
+  for (size_t i = kept.size(); i-- > 0;)
+    st.queue.push_front(std::move(kept[i]));
+  for (size_t i = kept_values.size(); i-- > 0;)
+    st.values.push_front(std::move(kept_values[i]));
+  return batch;
+}
+
+/// Asks the allowed endpoints for the slots the queue needs: each allowed
+/// endpoint is asked for its share (at least one), so the fastest to grant
+/// gets the batch and a slow one cannot starve the queue. An endpoint that
+/// every queued item avoids (retries of its failures, while another
+/// endpoint is allowed) is not asked: it would grant a slot nobody uses.
+void want_slots(batcher_pointer self, size_t allowed) {
+  auto& st = self->state;
+  uint64_t max_size = std::max<uint32_t>(1, st.cfg.model->batch.max_size);
+  uint64_t demand = (st.queue.size() + max_size - 1) / max_size;
+  uint64_t share = std::max<uint64_t>(1, (demand + allowed - 1) / allowed);
+  for (uint32_t i = 0; i < st.links.size(); ++i) {
+    auto& link = st.links[i];
+    if (!link.allowed())
+      continue;
+    if (allowed > 1) {
+      bool useful = false;
+      for (auto& q : st.queue)
+        if (q.item.avoid != static_cast<int32_t>(i)) {
+          useful = true;
+          break;
+        }
+      if (!useful)
+        continue;
+    }
+    uint64_t cap = link.gate.state == breaker_state::half_open ? link.gate.probes : share;
+    uint64_t have = link.wanted + link.held;
+    if (have < std::min(share, cap)) {
+      auto n = static_cast<uint32_t>(std::min(share, cap) - have);
+      link.wanted += n;
+      self->send(st.cfg.endpoints[i], want_atom::value, caf::actor_cast<slot_listener>(self), i, n);
+    }
+  }
+}
+
+void release_unused(batcher_pointer self) {
+  auto& st = self->state;
+  for (uint32_t i = 0; i < st.links.size(); ++i) {
+    auto& link = st.links[i];
+    bool keep = link.allowed() && !st.queue.empty();
+    if (link.held > 0 && !keep) {
+      self->send(st.cfg.endpoints[i], release_atom::value, link.held);
+      link.held = 0;
+    }
+  }
+}
+
+void pump(batcher_pointer self) {
+  auto& st = self->state;
+  auto& bcfg = st.cfg.model->batch;
+  for (;;) {
+    release_unused(self);
+    if (st.queue.empty())
+      return;
+    size_t allowed = 0;
+    int chosen = -1;
+    for (uint32_t i = 0; i < st.links.size(); ++i) {
+      if (!st.links[i].allowed())
+        continue;
+      ++allowed;
+      // Closed endpoints before half-open ones (probes only when needed).
+      if (st.links[i].held > 0
+          && (chosen < 0 || (st.links[chosen].gate.state != breaker_state::closed
+                             && st.links[i].gate.state == breaker_state::closed)))
+        chosen = static_cast<int>(i);
+    }
+    if (allowed == 0)
+      return; // every endpoint open: records wait (bounded by credit and timeout.total)
+    if (chosen < 0) {
+      want_slots(self, allowed);
+      return;
+    }
+    batch_queue_view view;
+    view.queued = st.queue.size();
+    view.oldest = st.queue.front().since;
+    view.fit_bytes = view.queued;
+    if (bcfg.max_bytes > 0) {
+      uint64_t bytes = 0;
+      view.fit_bytes = 0;
+      for (auto& q : st.queue) {
+        if (view.fit_bytes >= bcfg.max_size || (view.fit_bytes > 0 && bytes + q.item.bytes > bcfg.max_bytes))
+          break;
+        bytes += q.item.bytes;
+        ++view.fit_bytes;
+      }
+    }
+    auto now = self->clock().now();
+    auto d = decide_batch(bcfg, view, true, st.flushing, now);
+    if (!d.dispatch) {
+      if (d.wake_at && *d.wake_at < st.armed_at) {
+        st.armed_at = *d.wake_at;
+        self->delayed_send(self, *d.wake_at - now, tick_atom::value);
+      }
+      return;
+    }
+    auto index = static_cast<uint32_t>(chosen);
+    call_request req;
+    auto items = take_items(self, index, d.size, allowed > 1, req);
+    if (items.empty()) {
+      // Everything left avoids this endpoint (or expired): let it go.
+      if (!st.queue.empty() && allowed > 1) {
+        self->send(st.cfg.endpoints[index], release_atom::value, st.links[index].held);
+        st.links[index].held = 0;
+        want_slots(self, allowed);
+        return;
+      }
+      continue;
+    }
+    --st.links[index].held;
+    send_batch(self, index, std::move(items), std::move(req), d.reason);
+  }
+}
+
+batcher_actor::behavior_type batcher_behavior(batcher_pointer self, batcher_settings cfg) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  for (auto& in : st.cfg.model->input)
+    st.input_names.push_back(in.first);
+  st.inputs = st.input_names.size();
+  st.links.resize(st.cfg.endpoints.size());
+  for (uint32_t i = 0; i < st.cfg.breakers.size(); ++i)
+    self->send(st.cfg.breakers[i], subscribe_atom::value, caf::actor_cast<gate_listener>(self), i);
+  return {
+    [=](work_atom, work_batch& work) {
+      auto& st = self->state;
+      auto now = self->clock().now();
+      for (auto& it : work.items)
+        st.queue.push_back(queued_item{it, now});
+      for (auto& v : work.values)
+        st.values.push_back(std::move(v));
+      pump(self);
+    },
+    [=](flush_atom) {
+      self->state.flushing = true;
+      pump(self);
+    },
+    [=](tick_atom) {
+      self->state.armed_at = caf::actor_clock::time_point::max();
+      pump(self);
+    },
+    [=](slot_atom, uint32_t index, uint32_t n) {
+      auto& link = self->state.links.at(index);
+      link.wanted -= std::min(link.wanted, n);
+      link.held += n;
+      pump(self);
+    },
+    [=](gate_atom, uint32_t index, endpoint_gate& gate) {
+      self->state.links.at(index).gate = gate;
+      pump(self);
+    },
+  };
+}
+
+} // namespace
+
+batcher_actor spawn_batcher(caf::actor_system& sys, batcher_settings settings) {
+  return sys.spawn(batcher_behavior, std::move(settings));
+}
+
+} // namespace sinfer

@@ -1,0 +1,46 @@
+#pragma once
+/// batcher: forms the batches of one model in one subtask's stage and sends
+/// each to an endpoint that granted a slot.
+///
+/// Scope: subtask (one per model stage, and one per fallback model of the
+/// stage). Spawned by job_supervisor with its inference operator.
+/// Receives: (work, items) from its operator; (slot, endpoint, n) from
+///   endpoints; (gate, endpoint, gate) from its subtask breakers; (flush)
+///   at end of input; (tick) its own linger timer.
+/// Sends: (want, self, endpoint, n) and (release, n) to endpoints, (infer,
+///   batch) requests on granted slots; (outcome, report) for every call to
+///   the endpoint's subtask breaker; (scored, results) to its operator.
+/// The decision when a batch closes is policies/batching.hpp; which endpoint
+/// may be called is the gate its breaker pushed (closed, or half-open with
+/// probes left). A batch goes to whichever allowed endpoint grants a slot
+/// first, so a slow endpoint gets fewer batches; a retry avoids the endpoint
+/// that failed it when another one can take it. Items past their deadline
+/// are dropped unsent (the operator's total timeout answers for them).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "messages/scoring.hpp"
+#include "runtime/job_config.hpp"
+#include "runtime/job_counters.hpp"
+
+namespace sinfer {
+
+struct batcher_settings {
+  /// "stage 1 \"sentiment\"", for messages.
+  std::string label;
+  uint32_t stage = 0;
+  std::shared_ptr<const model_config> model;
+  /// The model's endpoints, and this subtask's breaker of each (same order).
+  std::vector<scheduled_endpoint> endpoints;
+  std::vector<subtask_breaker_actor> breakers;
+  scored_listener owner;
+  std::shared_ptr<job_counters> counters;
+};
+
+batcher_actor spawn_batcher(caf::actor_system& sys, batcher_settings settings);
+
+} // namespace sinfer
