@@ -1,5 +1,6 @@
 #include "actors/inference_operator.hpp"
 
+#include <algorithm>
 #include <deque>
 
 #include <caf/all.hpp>
@@ -43,11 +44,10 @@ struct held_record {
   std::chrono::milliseconds retry_after{0};
 };
 
-/// A timer entry: a record's retry or total timeout.
+/// A retry timer entry: the record and the attempt that waits.
 struct timer_key {
   uint64_t ticket;
-  uint32_t attempt; // retry: the attempt that is waiting; total: 0
-  bool retry;
+  uint32_t attempt;
 };
 
 struct link_state {
@@ -65,6 +65,11 @@ struct link_state {
   /// Records whose retry waits for the retry budget, oldest first (entries
   /// of records decided meanwhile are skipped).
   std::deque<uint64_t> budget_waiting;
+  /// timeout.total deadlines of the records started on this model, in
+  /// start order: with one timeout per model they are also in time order,
+  /// so a FIFO does what a heap would, in O(1). Entries of records decided
+  /// meanwhile are skipped.
+  std::deque<std::pair<policy_time, uint64_t>> deadlines;
 };
 
 struct operator_state {
@@ -141,9 +146,21 @@ void write_outputs(operator_pointer self, held_record& h, const link_state& link
   j.push_back('}');
 }
 
+/// True when the deadline entry no longer belongs to a waiting record.
+bool stale_deadline(operator_state& st, const std::pair<policy_time, uint64_t>& e) {
+  auto* h = st.table.find_pending(e.second);
+  return h == nullptr || h->att.phase == record_phase::done || h->att.deadline != e.first;
+}
+
 void arm(operator_pointer self) {
   auto& st = self->state;
   auto next = st.timers.next();
+  for (auto& link : st.links) {
+    while (!link.deadlines.empty() && stale_deadline(st, link.deadlines.front()))
+      link.deadlines.pop_front();
+    if (!link.deadlines.empty() && (!next || link.deadlines.front().first < *next))
+      next = link.deadlines.front().first;
+  }
   if (!next || *next >= st.armed_at)
     return;
   st.armed_at = *next;
@@ -151,17 +168,20 @@ void arm(operator_pointer self) {
   self->delayed_send(self, *next > now ? *next - now : caf::timespan{0}, tick_atom::value);
 }
 
-/// Keeps the timer queue bounded: drops entries of records that are done.
+/// Keeps the timer queues bounded: drops entries of records that are done.
 void compact_timers(operator_pointer self) {
   auto& st = self->state;
-  if (st.timers.size() < 2 * st.table.size() + 64)
-    return;
-  st.timers.remove_if([&](policy_time at, const timer_key& k) {
-    auto* h = st.table.find_pending(k.ticket);
-    if (h == nullptr || h->att.phase == record_phase::done)
-      return true;
-    return k.retry ? k.attempt != h->att.attempt : at != h->att.deadline;
-  });
+  auto bound = 2 * st.table.size() + 64;
+  if (st.timers.size() >= bound)
+    st.timers.remove_if([&](policy_time, const timer_key& k) {
+      auto* h = st.table.find_pending(k.ticket);
+      return h == nullptr || h->att.phase == record_phase::done || k.attempt != h->att.attempt;
+    });
+  for (auto& link : st.links)
+    if (link.deadlines.size() >= bound)
+      link.deadlines.erase(std::remove_if(link.deadlines.begin(), link.deadlines.end(),
+                                          [&](const auto& e) { return stale_deadline(st, e); }),
+                           link.deadlines.end());
 }
 
 /// Reads the current model's inputs from the record into `values` (appended)
@@ -256,7 +276,7 @@ void start_on_link(operator_pointer self, uint64_t ticket, held_record& h, uint8
   h.first_attempt = attempts_so_far + 1;
   h.avoid = -1;
   if (h.att.deadline != policy_time::max())
-    st.timers.push(h.att.deadline, timer_key{ticket, 0, false});
+    st.links[link].deadlines.emplace_back(h.att.deadline, ticket);
   start_attempt(self, ticket, h);
 }
 
@@ -337,7 +357,7 @@ void schedule_retry_of(operator_pointer self, uint64_t ticket, held_record& h, c
                         false);
     return;
   }
-  st.timers.push(when, timer_key{ticket, h.att.attempt, true});
+  st.timers.push(when, timer_key{ticket, h.att.attempt});
 }
 
 void on_scored(operator_pointer self, item_result& r, const std::string* values) {
@@ -533,14 +553,19 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
       auto now = self->clock().now();
       for (auto& k : st.timers.pop_due(now)) {
         auto* h = st.table.find_pending(k.ticket);
-        if (h == nullptr)
-          continue;
-        if (k.retry) {
-          if (on_retry_timer(h->att, k.attempt, now)) {
-            counters(self).retries.fetch_add(1, std::memory_order_relaxed);
-            start_attempt(self, k.ticket, *h);
-          }
-        } else if (on_total_timeout(h->att, now)) {
+        if (h != nullptr && on_retry_timer(h->att, k.attempt, now)) {
+          counters(self).retries.fetch_add(1, std::memory_order_relaxed);
+          start_attempt(self, k.ticket, *h);
+        }
+      }
+      for (size_t l = 0; l < st.links.size(); ++l) {
+        auto& fifo = st.links[l].deadlines;
+        while (!fifo.empty() && fifo.front().first <= now) {
+          auto ticket = fifo.front().second;
+          fifo.pop_front();
+          auto* h = st.table.find_pending(ticket);
+          if (h == nullptr || !on_total_timeout(h->att, now))
+            continue;
           counters(self).total_timeouts.fetch_add(1, std::memory_order_relaxed);
           auto& model = *st.links[h->link].model;
           std::string why = "timeout.total (" + millis(model.timeout.total) + ") exceeded after "
@@ -548,7 +573,7 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
           if (!h->att.last_error.ok())
             why += "; last error: " + std::string{to_string(h->att.last_error.cls)} + ": "
                    + h->att.last_error.message;
-          take_failure_action(self, k.ticket, *h, why, false);
+          take_failure_action(self, ticket, *h, why, false);
         }
       }
       settle(self);

@@ -11,6 +11,7 @@
 
 #include "runtime/config_loader.hpp"
 #include "runtime/job_runner.hpp"
+#include "runtime/process_tuning.hpp"
 
 namespace {
 
@@ -71,6 +72,7 @@ int validate(const std::string& path) {
 } // namespace
 
 int main(int argc, char** argv) {
+  sinfer::tune_allocator();
   auto logger = spdlog::stderr_color_mt("sinfer");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%^[%H:%M:%S.%e] %l%$ %v");

@@ -54,6 +54,7 @@
 #include "backends/in_process.hpp"
 #include "runtime/job_builder.hpp"
 #include "runtime/job_runner.hpp"
+#include "runtime/process_tuning.hpp"
 #include "runtime/json_text.hpp"
 #include "runtime/record_template.hpp"
 
@@ -303,6 +304,8 @@ std::string with_commas(double x) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Both variants run with the same allocator settings as `sinfer run`.
+  sinfer::tune_allocator();
   auto o = parse_options(argc, argv);
 
   std::error_code ec;
