@@ -1,6 +1,8 @@
 #include "actors/endpoint.hpp"
 
+#include <algorithm>
 #include <deque>
+#include <map>
 #include <thread>
 #include <unordered_map>
 
@@ -23,6 +25,9 @@ struct endpoint_state {
   /// Slots granted or in a call.
   uint32_t busy = 0;
   std::deque<waiter> waiters;
+  /// Slots granted to each listener and not yet used by a call; returned
+  /// when the listener dies (a restarted batcher must not leak slots).
+  std::map<caf::actor_addr, uint32_t> granted;
   /// No grants before this time (Retry-After).
   caf::actor_clock::time_point paused_until{};
   bool resume_armed = false;
@@ -46,6 +51,7 @@ void grant(endpoint_pointer self) {
     auto k = std::min(w.wanted, st.cfg.concurrency - st.busy);
     st.busy += k;
     w.wanted -= k;
+    st.granted[w.listener.address()] += k;
     self->send(w.listener, slot_atom::value, w.index, k);
     if (w.wanted == 0)
       st.waiters.pop_front();
@@ -77,13 +83,39 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
   grant(self);
 }
 
+/// One granted slot of the current sender is now used or given back.
+void take_grant(endpoint_pointer self, uint32_t n) {
+  auto& st = self->state;
+  auto i = st.granted.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+  if (i == st.granted.end())
+    return;
+  i->second -= std::min(i->second, n);
+}
+
 scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpoint_settings cfg) {
   self->state.cfg = std::move(cfg);
+  // A listener that dies gives back the slots it held and its place in line.
+  self->set_down_handler([=](caf::down_msg& msg) {
+    auto& st = self->state;
+    auto i = st.granted.find(msg.source);
+    if (i != st.granted.end()) {
+      st.busy -= std::min(st.busy, i->second);
+      st.granted.erase(i);
+    }
+    st.waiters.erase(std::remove_if(st.waiters.begin(), st.waiters.end(),
+                                    [&](const waiter& w) { return w.listener.address() == msg.source; }),
+                     st.waiters.end());
+    grant(self);
+  });
   return {
     [=](want_atom, slot_listener& listener, uint32_t index, uint32_t n) {
       auto& st = self->state;
       if (n == 0)
         return;
+      if (st.granted.count(listener.address()) == 0) {
+        st.granted.emplace(listener.address(), 0);
+        self->monitor(listener);
+      }
       // One entry per listener and index: a repeated want adds to it.
       for (auto& w : st.waiters)
         if (w.listener == listener && w.index == index) {
@@ -96,11 +128,13 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
     },
     [=](release_atom, uint32_t n) {
       auto& st = self->state;
+      take_grant(self, n);
       st.busy -= std::min(st.busy, n);
       grant(self);
     },
     [=](infer_atom, call_request& req) -> caf::typed_response_promise<call_result> {
       auto& st = self->state;
+      take_grant(self, 1);
       auto rp = self->make_response_promise<call_result>();
       auto id = st.next_id++;
       st.waiting.emplace(id, rp);

@@ -23,7 +23,7 @@ namespace {
 /// The operator's full interface: the record flow plus its batchers'
 /// answers and its own timer.
 using stage_actor = operator_actor::extend<caf::reacts_to<scored_atom, scored_batch>,
-                                           caf::reacts_to<tick_atom>>;
+                                           caf::reacts_to<tick_atom>, caf::reacts_to<restart_atom>>;
 
 /// A record while the stage holds it.
 struct held_record {
@@ -84,6 +84,8 @@ struct operator_state {
   caf::actor_clock::time_point armed_at = caf::actor_clock::time_point::max();
   bool eos_received = false;
   bool eos_sent = false;
+  /// Crashed and waiting for the restart: nothing is sent to batchers.
+  bool crashed = false;
   simdjson::dom::parser parser;
 };
 
@@ -282,6 +284,8 @@ void start_on_link(operator_pointer self, uint64_t ticket, held_record& h, uint8
 
 /// Sends every batcher its pending work.
 void send_work(operator_pointer self) {
+  if (self->state.crashed)
+    return; // the restart issues every held record again
   for (auto& link : self->state.links)
     if (!link.outbox.items.empty()) {
       self->send(link.batcher, work_atom::value, std::move(link.outbox));
@@ -360,6 +364,8 @@ void schedule_retry_of(operator_pointer self, uint64_t ticket, held_record& h, c
   st.timers.push(when, timer_key{ticket, h.att.attempt});
 }
 
+void crash(operator_pointer self, const std::string& why);
+
 void on_scored(operator_pointer self, item_result& r, const std::string* values) {
   auto& st = self->state;
   auto* h = st.table.find_pending(r.ticket);
@@ -369,6 +375,11 @@ void on_scored(operator_pointer self, item_result& r, const std::string* values)
   auto& model = *link.model;
   auto now = self->clock().now();
   bool current = r.attempt == h->att.attempt && h->att.phase == record_phase::queued;
+  if (r.error.cls == error_class::crash) {
+    if (current)
+      crash(self, r.error.message);
+    return;
+  }
   auto limit = h->first_attempt + model.retry_max_attempts - 1;
   auto action = on_result(h->att, limit, r.attempt, r.error, now);
   if (action == attempt_action::ignore)
@@ -474,10 +485,65 @@ void settle(operator_pointer self) {
   maybe_finish(self);
 }
 
+/// Spawns (and links) the batcher of model `i` of the chain.
+void spawn_link_batcher(operator_pointer self, size_t i) {
+  auto& st = self->state;
+  auto& chain = st.cfg.chain[i];
+  auto& link = st.links[i];
+  batcher_settings bs;
+  bs.label = link.label;
+  bs.stage = st.cfg.stage;
+  bs.model = chain.model;
+  bs.endpoints = chain.endpoints;
+  bs.breakers = chain.breakers;
+  bs.owner = caf::actor_cast<scored_listener>(self);
+  bs.counters = st.cfg.counters;
+  link.batcher = spawn_batcher(self->system(), std::move(bs));
+  self->link_to(link.batcher);
+}
+
+void crash(operator_pointer self, const std::string& why) {
+  auto& st = self->state;
+  if (st.crashed)
+    return;
+  st.crashed = true;
+  for (auto& link : st.links) {
+    self->unlink_from(link.batcher);
+    self->send_exit(link.batcher, caf::exit_reason::user_shutdown);
+    link.outbox = work_batch{};
+  }
+  self->request(st.cfg.restarts, caf::infinite, crashed_atom::value, st.cfg.subtask, st.cfg.stage, why)
+    .then([=](int64_t delay_ns) {
+      if (delay_ns >= 0)
+        self->delayed_send(self, std::chrono::nanoseconds{delay_ns}, restart_atom::value);
+    });
+}
+
+/// After a crash: new batchers, a fresh retry budget, and every held record
+/// that has no outcome yet starts again on the model it was on.
+void restart(operator_pointer self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  for (size_t i = 0; i < st.links.size(); ++i) {
+    auto& link = st.links[i];
+    link.budget = std::make_unique<retry_budget>(link.model->retry_budget);
+    link.budget_waiting.clear();
+    link.deadlines.clear();
+    link.outbox = work_batch{};
+    spawn_link_batcher(self, i);
+  }
+  st.crashed = false;
+  st.table.for_each_pending([&](uint64_t ticket, held_record& h) {
+    if (h.att.phase == record_phase::done)
+      return;
+    h.retry_slot = false;
+    start_on_link(self, ticket, h, h.link, now);
+  });
+}
+
 stage_actor::behavior_type operator_behavior(operator_pointer self, operator_settings cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
-  auto me = caf::actor_cast<scored_listener>(self);
   for (size_t i = 0; i < st.cfg.chain.size(); ++i) {
     auto& chain = st.cfg.chain[i];
     auto& model = *chain.model;
@@ -497,17 +563,8 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
     }
     link.budget = std::make_unique<retry_budget>(model.retry_budget);
     link.rng = std::make_unique<seeded_rng>(model.retry_seed * 1000003 + st.cfg.subtask * 7919 + st.cfg.stage);
-    batcher_settings bs;
-    bs.label = link.label;
-    bs.stage = st.cfg.stage;
-    bs.model = chain.model;
-    bs.endpoints = chain.endpoints;
-    bs.breakers = chain.breakers;
-    bs.owner = me;
-    bs.counters = st.cfg.counters;
-    link.batcher = spawn_batcher(self->system(), std::move(bs));
-    self->link_to(link.batcher);
     st.links.push_back(std::move(link));
+    spawn_link_batcher(self, i);
   }
   st.inbound = receive_credit{st.cfg.chain[0].model->max_concurrent_operations};
   st.table = inflight_table<held_record>{st.cfg.mode};
@@ -576,6 +633,10 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
           take_failure_action(self, ticket, *h, why, false);
         }
       }
+      settle(self);
+    },
+    [=](restart_atom) {
+      restart(self);
       settle(self);
     },
     [=](credit_atom, uint32_t, uint64_t n) {

@@ -25,6 +25,12 @@
 /// stages pass it through and the sink dead-letters it), fail-job,
 /// default-value (the configured outputs are written), or fallback (the next
 /// model of the chain scores it, with its own policies).
+/// Crash: when user code throws (an in-process model: a `crash` answer), the
+/// stage of this subtask crashes: its batchers are killed, the supervisor's
+/// restart strategy decides (restart after a delay, or the job fails with
+/// the reason), and on restart new batchers are spawned and every record
+/// the stage holds unscored is issued again (until checkpoints exist, the
+/// held records are the state that survives the crash: nothing is lost).
 
 #include <memory>
 #include <vector>
@@ -57,6 +63,8 @@ struct operator_settings {
   /// This subtask's port at the downstream (its index at the sink, else 0).
   uint32_t downstream_port = 0;
   failure_listener supervisor;
+  /// Asked whether to restart when the subtask crashes.
+  restart_authority restarts;
   std::shared_ptr<job_counters> counters;
 };
 

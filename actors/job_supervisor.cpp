@@ -25,6 +25,8 @@ struct supervisor_state {
   bool started = false;
   bool ended = false;
   caf::actor_clock::time_point start_time;
+  /// One restart strategy for the whole job, as in Flink.
+  std::unique_ptr<restart_strategy> restarts;
   uint64_t last_out = 0;
 };
 
@@ -154,6 +156,7 @@ void start(supervisor_pointer self) {
       os.downstream = downstream;
       os.downstream_port = port;
       os.supervisor = listener;
+      os.restarts = caf::actor_cast<restart_authority>(self);
       os.counters = st.counters;
       downstream = watch(spawn_inference_operator(self->system(), std::move(os)));
       port = 0;
@@ -175,6 +178,7 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_pointer self,
   st.models = std::move(models);
   st.options = options;
   st.counters = std::move(counters);
+  st.restarts = std::make_unique<restart_strategy>(st.cfg->restart);
   // A bug that throws in the supervisor ends the job with a report instead
   // of leaving callers waiting for ever (CAF 0.17 has no broken promises).
   self->set_exception_handler([=](std::exception_ptr& ptr) -> caf::error {
@@ -202,6 +206,24 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_pointer self,
       if (!st.started)
         start(self);
       return reply;
+    },
+    [=](crashed_atom, uint32_t subtask, uint32_t stage, std::string& reason) -> int64_t {
+      auto& st = self->state;
+      if (st.ended)
+        return -1;
+      auto where = "stage " + std::to_string(stage + 1) + " \"" + st.cfg->stages.at(stage) + "\" of subtask "
+                   + std::to_string(subtask) + " crashed: " + reason;
+      auto decision = st.restarts->on_failure(self->clock().now());
+      if (!decision.restart) {
+        end_job(self, false, where + "; restart strategy " + to_string(st.cfg->restart.kind) + " gives up: "
+                               + decision.reason, {});
+        return -1;
+      }
+      st.counters->restarts.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("job \"{}\": {}; restarting it in {} ms (restart {})", st.cfg->name, where,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(decision.delay).count(),
+                   st.restarts->restarts());
+      return decision.delay.count();
     },
     [=](done_atom, sink_figures figures) {
       end_job(self, true, {}, figures);

@@ -245,9 +245,11 @@ void in_process_backend::infer(const call_request& req, completion done) {
         }
     }
   } catch (const std::exception& e) {
+    // User code failing is a crash of the subtask that called it (restarted
+    // under the job's restart strategy), never of the process.
     result = call_result{};
     result.names = model_.outputs;
-    result.error = call_error{error_class::fatal_record, std::string{"model threw: "} + e.what(),
+    result.error = call_error{error_class::crash, std::string{"model threw: "} + e.what(),
                               std::chrono::milliseconds{0}};
   }
   done(std::move(result));

@@ -74,7 +74,7 @@ public:
   const std::vector<std::string>& output_names() const override;
 
   /// Computes in place and calls `done` before returning. An exception from
-  /// the model becomes a fatal-record error for every row of the batch.
+  /// the model becomes a `crash` error: the calling subtask restarts.
   void infer(const call_request& req, completion done) override;
 
 private:

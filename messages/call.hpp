@@ -18,6 +18,7 @@ enum class error_class : uint8_t {
   rate_limited,    ///< 429/503; wait at least `retry_after`
   fatal_record,    ///< this record can never be scored (bad input)
   fatal_endpoint,  ///< the endpoint is unusable (auth, missing model)
+  crash,           ///< user code threw: the calling subtask crashes and restarts
 };
 
 /// Name of an error class as it appears in dead letters and logs.
@@ -28,6 +29,7 @@ inline const char* to_string(error_class x) noexcept {
     case error_class::rate_limited: return "rate-limited";
     case error_class::fatal_record: return "fatal-record";
     case error_class::fatal_endpoint: return "fatal-endpoint";
+    case error_class::crash: return "crash";
   }
   return "unknown";
 }

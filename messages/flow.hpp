@@ -36,6 +36,8 @@ using done_atom = caf::atom_constant<caf::atom("done")>;
 using fail_atom = caf::atom_constant<caf::atom("fail")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+using crashed_atom = caf::atom_constant<caf::atom("crashed")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
 
 /// Receives credit: (credit, out_port, n) grants `n` more records on the link
 /// `out_port`.
@@ -69,9 +71,17 @@ using endpoint_actor = caf::typed_actor<
 /// Who hears that the job cannot go on (any actor may report it).
 using failure_listener = caf::typed_actor<caf::reacts_to<fail_atom, std::string>>;
 
+/// Decides whether a crashed subtask restarts: (crashed, subtask, stage,
+/// reason) answers with the delay before the restart in ns, or -1 when the
+/// restart strategy gives up (the job then fails with the reason).
+using restart_authority =
+  caf::typed_actor<caf::replies_to<crashed_atom, uint32_t, uint32_t, std::string>::with<int64_t>>;
+
 /// The job supervisor: `run` answers with the report when the job ends;
-/// the sink reports `done` with its figures; anyone may report `fail`.
+/// the sink reports `done` with its figures; anyone may report `fail`;
+/// crashed subtasks ask it whether to restart.
 using supervisor_actor = caf::typed_actor<
+  caf::replies_to<crashed_atom, uint32_t, uint32_t, std::string>::with<int64_t>,
   caf::replies_to<run_atom>::with<job_report>,
   caf::reacts_to<done_atom, sink_figures>,
   caf::reacts_to<fail_atom, std::string>,

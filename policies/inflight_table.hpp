@@ -14,11 +14,13 @@
 /// Cost: ordered mode is a deque indexed by ticket; unordered keeps completed
 /// items in a FIFO and pending ones in a hash map.
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace sinfer {
 
@@ -59,6 +61,25 @@ public:
     }
     auto i = pending_.find(ticket);
     return i == pending_.end() ? nullptr : &i->second;
+  }
+
+  /// Calls `f(ticket, item)` for every item that is not complete, in ticket
+  /// order when ordered.
+  template <class F>
+  void for_each_pending(F f) {
+    if (mode_ == output_mode::ordered) {
+      for (size_t i = 0; i < slots_.size(); ++i)
+        if (!slots_[i].done)
+          f(base_ + i, slots_[i].item);
+      return;
+    }
+    std::vector<uint64_t> tickets;
+    tickets.reserve(pending_.size());
+    for (auto& kv : pending_)
+      tickets.push_back(kv.first);
+    std::sort(tickets.begin(), tickets.end());
+    for (auto t : tickets)
+      f(t, pending_.at(t));
   }
 
   /// Marks the item behind `ticket` complete. Completing twice throws.

@@ -253,6 +253,7 @@ const std::vector<std::string> failure_action_names = {"dead-letter", "fail-job"
                                                        "fallback"};
 const std::vector<std::string> jitter_names = {"none", "full", "equal", "decorrelated"};
 const std::vector<std::string> window_names = {"count", "time"};
+const std::vector<std::string> restart_names = {"none", "fixed-delay", "exponential-delay", "failure-rate"};
 const std::vector<std::string> known_providers = {"in-process", "http-json", "kserve-v2", "openai"};
 
 void read_job(error_log& log, object obj, job_config& cfg) {
@@ -261,6 +262,31 @@ void read_job(error_log& log, object obj, job_config& cfg) {
   r.integer("parallelism", 1, 1024, cfg.parallelism);
   r.choice("output-mode", output_mode_names, cfg.mode);
   r.string("partition-by", cfg.partition_by);
+  object rs;
+  if (r.sub_object("restart-strategy", rs)) {
+    object_reader q{log, rs, "job.restart-strategy"};
+    q.choice("type", restart_names, cfg.restart.kind);
+    auto only_for = [&](std::string_view key, restart_kind kind) {
+      if (q.has(key) && cfg.restart.kind != kind)
+        q.error(key, std::string{"only valid when type is \""} + to_string(kind) + "\"");
+    };
+    only_for("attempts", restart_kind::fixed_delay);
+    q.integer("attempts", 0, 1000000, cfg.restart.attempts);
+    if (q.has("delay") && cfg.restart.kind != restart_kind::fixed_delay && cfg.restart.kind != restart_kind::failure_rate)
+      q.error("delay", "only valid when type is \"fixed-delay\" or \"failure-rate\"");
+    q.duration("delay", cfg.restart.delay);
+    for (auto key : {"initial-backoff", "max-backoff", "backoff-multiplier", "reset-backoff-threshold", "max-attempts"})
+      only_for(key, restart_kind::exponential_delay);
+    q.duration("initial-backoff", cfg.restart.initial_backoff);
+    q.duration("max-backoff", cfg.restart.max_backoff);
+    q.number("backoff-multiplier", 1.0, 100.0, cfg.restart.backoff_multiplier);
+    q.duration("reset-backoff-threshold", cfg.restart.reset_backoff_threshold);
+    q.integer("max-attempts", 0, 1000000, cfg.restart.max_attempts);
+    for (auto key : {"max-failures-per-interval", "failure-rate-interval"})
+      only_for(key, restart_kind::failure_rate);
+    q.integer("max-failures-per-interval", 1, 1000000, cfg.restart.max_failures_per_interval);
+    q.duration("failure-rate-interval", cfg.restart.failure_rate_interval);
+  }
 }
 
 void read_source(error_log& log, object obj, source_config& src) {

@@ -121,6 +121,11 @@ job_builder& job_builder::partition_by(std::string field) {
   return *this;
 }
 
+job_builder& job_builder::restart_strategy(restart_config cfg) {
+  cfg_.restart = cfg;
+  return *this;
+}
+
 job_builder& job_builder::source_jsonl(std::string path) {
   cfg_.source.kind = source_kind::jsonl;
   cfg_.source.name = path;

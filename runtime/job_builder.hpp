@@ -83,6 +83,8 @@ public:
   job_builder& parallelism(uint32_t p);
   job_builder& output(output_mode mode);
   job_builder& partition_by(std::string field);
+  /// `job.restart-strategy`.
+  job_builder& restart_strategy(restart_config cfg);
   job_builder& source_jsonl(std::string path);
   job_builder& source_stdin();
   /// `count` records from `record_template` (see source_config), at `rate`

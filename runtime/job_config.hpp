@@ -15,6 +15,7 @@
 #include "policies/circuit_breaker.hpp"
 #include "policies/inflight_table.hpp"
 #include "policies/record_attempts.hpp"
+#include "policies/restart_strategy.hpp"
 #include "policies/retry_budget.hpp"
 
 namespace sinfer {
@@ -139,6 +140,9 @@ struct job_config {
   output_mode mode = output_mode::ordered;
   /// Record field whose value picks the subtask; empty means round-robin.
   std::string partition_by;
+  /// `job.restart-strategy`: how crashed subtasks restart (Flink's names and
+  /// defaults: exponential-delay from 1 s to 60 s).
+  restart_config restart;
   source_config source;
   std::map<std::string, model_config> models;
   /// Model names, in the order records pass through them.

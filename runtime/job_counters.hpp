@@ -88,6 +88,8 @@ struct job_counters {
   std::atomic<uint64_t> records_out{0};
   /// Records the sink wrote to the dead-letter file.
   std::atomic<uint64_t> dead_lettered{0};
+  /// Subtask restarts after crashes.
+  std::atomic<uint64_t> restarts{0};
   std::unique_ptr<stage_counters[]> stages;
   size_t stage_count;
 

@@ -271,3 +271,45 @@ TEST_CASE("resilience keys: bad values name the key path") {
     CHECK(has_line(res.errors, std::string{"job.json: "} + r.expected));
   }
 }
+
+TEST_CASE("job.restart-strategy: Flink's names, keys checked against the type") {
+  auto models = model_registry::with_builtins();
+  struct row {
+    const char* strategy;
+    const char* error; // empty: valid
+  };
+  std::vector<row> rows = {
+    {R"({"type": "fixed-delay", "attempts": 5, "delay": "2s"})", ""},
+    {R"({"type": "failure-rate", "max-failures-per-interval": 2, "failure-rate-interval": "1m", "delay": "1s"})", ""},
+    {R"({"type": "exponential-delay", "initial-backoff": "100ms", "max-backoff": "5s"})", ""},
+    {R"({"type": "none"})", ""},
+    {R"({"type": "restart-forever"})", "job.restart-strategy.type: expected one of \"none\" | \"fixed-delay\""},
+    {R"({"type": "fixed-delay", "max-backoff": "5s"})",
+     "job.restart-strategy.max-backoff: only valid when type is \"exponential-delay\""},
+    {R"({"type": "exponential-delay", "attempts": 3})",
+     "job.restart-strategy.attempts: only valid when type is \"fixed-delay\""},
+    {R"({"type": "fixed-delay", "delay": "soon"})", "job.restart-strategy.delay: expected a duration string"},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.strategy);
+    std::string json = R"({"job": {"restart-strategy": )" + std::string{r.strategy}
+                       + R"(}, "source": {"type": "generator"}, "models": {"m": {"model": "noop"}},
+                          "stages": ["m"], "sink": {"type": "stdout"}})";
+    auto res = parse_job_config(json, "job.json", models);
+    std::string all;
+    for (auto& e : res.errors)
+      all += e + "\n";
+    CAPTURE(all);
+    if (std::string{r.error}.empty())
+      CHECK(res.config.has_value());
+    else
+      CHECK(has_line(res.errors, std::string{"job.json: "} + r.error));
+  }
+  auto res = parse_job_config(R"({"job": {"restart-strategy": {"type": "fixed-delay", "attempts": 5, "delay": "2s"}},
+    "source": {"type": "generator"}, "models": {"m": {"model": "noop"}}, "stages": ["m"], "sink": {"type": "stdout"}})",
+                              "job.json", models);
+  REQUIRE(res.config.has_value());
+  CHECK(res.config->restart.kind == restart_kind::fixed_delay);
+  CHECK(res.config->restart.attempts == 5);
+  CHECK(res.config->restart.delay == std::chrono::seconds{2});
+}

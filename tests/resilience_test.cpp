@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -410,5 +412,72 @@ TEST_CASE("failure actions: default-value writes the configured outputs, fallbac
       CHECK(line.find(r.expected) != std::string::npos);
     auto& sc = run.counters->stages[0];
     CHECK((r.fallback ? sc.fell_back.load() : sc.defaulted.load()) == 50);
+  }
+}
+
+TEST_CASE("supervision: a model that throws crashes its subtask, which restarts and loses nothing") {
+  // Rows: calls that throw before the model works, restart strategy, and
+  // whether the job must survive.
+  struct row {
+    const char* name;
+    int throwing_calls;
+    restart_config strategy;
+    bool survives;
+    const char* reason;
+  };
+  restart_config fixed;
+  fixed.kind = restart_kind::fixed_delay;
+  fixed.attempts = 5;
+  fixed.delay = milliseconds{100};
+  restart_config none;
+  none.kind = restart_kind::none;
+  restart_config three = fixed;
+  three.attempts = 3;
+  std::vector<row> rows = {
+    {"two crashes, fixed-delay 5", 2, fixed, true, ""},
+    {"poison model, fixed-delay 3", 1000000, three, false, "fixed-delay gives up"},
+    {"one crash, restarts disabled", 1, none, false, "restart strategy none gives up"},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.name);
+    temp_dir dir;
+    auto models = model_registry::with_builtins();
+    auto calls = std::make_shared<int>(0);
+    in_process_model crashy;
+    crashy.inputs = {"text"};
+    crashy.outputs = {"label"};
+    int limit = r.throwing_calls;
+    crashy.compute = [calls, limit](const call_request& in, call_result& out) {
+      if ((*calls)++ < limit)
+        throw std::runtime_error("boom");
+      for (uint32_t i = 0; i < in.rows; ++i)
+        out.values.push_back("\"fine\"");
+    };
+    models.add("crashy", crashy);
+    auto cfg = job_builder{"crashes"}
+                 .parallelism(2)
+                 .restart_strategy(r.strategy)
+                 .source_generator(200, R"({"id":"r${i}","text":"x"})", 1000.0)
+                 .model(model_spec{"m", "crashy"}.latency(milliseconds{2}))
+                 .stage("m")
+                 .sink_jsonl(dir.file("out.jsonl"))
+                 .dead_letter(dir.file("dead.jsonl"))
+                 .build(models);
+    auto run = run_virtual(cfg, models);
+    CHECK(run.report.ok == r.survives);
+    if (r.survives) {
+      CHECK(run.counters->restarts.load() == static_cast<uint64_t>(r.throwing_calls));
+      CHECK(run.report.records_out == 200);
+      CHECK(run.report.dead_lettered == 0);
+      std::set<std::string> ids;
+      simdjson::dom::parser p;
+      for (auto& line : read_lines(dir.file("out.jsonl")))
+        ids.insert(str_field(parse_object(p, line), "id"));
+      CHECK(ids.size() == 200);
+    } else {
+      CHECK(run.report.reason.find("crashed: model threw: boom") != std::string::npos);
+      CHECK(run.report.reason.find(r.reason) != std::string::npos);
+      CAPTURE(run.report.reason);
+    }
   }
 }
