@@ -11,6 +11,7 @@
 
 #include "runtime/config_loader.hpp"
 #include "runtime/job_runner.hpp"
+#include "runtime/job_summary.hpp"
 #include "runtime/process_tuning.hpp"
 
 namespace {
@@ -41,11 +42,18 @@ int run(const std::string& path, bool progress_flag, bool quiet, size_t threads)
   sinfer::run_options opts;
   opts.progress = progress_flag || (!quiet && ::isatty(STDERR_FILENO));
   opts.threads = threads;
+  opts.counters = std::make_shared<sinfer::job_counters>(cfg->stages.size());
   auto report = sinfer::run_job(*cfg, models, opts);
+  auto details = [&] {
+    if (!quiet)
+      for (auto& line : sinfer::resilience_summary(*cfg, *opts.counters))
+        std::fprintf(stderr, "sinfer:   %s\n", line.c_str());
+  };
   double secs = static_cast<double>(report.elapsed_ns) / 1e9;
   double rate = secs > 0 ? static_cast<double>(report.records_in) / secs : 0.0;
   if (!report.ok) {
     std::cerr << "sinfer: job \"" << cfg->name << "\" failed: " << report.reason << '\n';
+    details();
     return exit_job_failed;
   }
   std::fprintf(stderr,
@@ -56,6 +64,7 @@ int run(const std::string& path, bool progress_flag, bool quiet, size_t threads)
                static_cast<unsigned long long>(report.dead_lettered),
                report.dead_lettered > 0 ? " (see " : "",
                report.dead_lettered > 0 ? (cfg->dead_letter_path + ")").c_str() : "", secs, rate);
+  details();
   return exit_ok;
 }
 

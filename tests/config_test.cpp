@@ -66,6 +66,19 @@ TEST_CASE("the shipped quickstart config is valid") {
   CHECK(r.config->source.count >= 100000);
 }
 
+TEST_CASE("the shipped resilience example is valid and uses what it shows") {
+  auto models = model_registry::with_builtins();
+  auto r = load_job_config(SINFER_SOURCE_DIR "/examples/resilience.json", models);
+  for (auto& e : r.errors)
+    MESSAGE(e);
+  REQUIRE(r.errors.empty());
+  auto& m = r.config->models.at("sentiment");
+  CHECK(m.endpoints.size() == 2);
+  CHECK(m.on_failure == failure_action::fallback);
+  CHECK(r.config->models.at("length-only").on_failure == failure_action::default_value);
+  CHECK(r.config->restart.kind == restart_kind::fixed_delay);
+}
+
 TEST_CASE("all errors are reported at once, each with the file and key path") {
   auto models = model_registry::with_builtins();
   auto r = parse_job_config(R"({
