@@ -36,6 +36,8 @@ struct batcher_state {
   size_t inputs = 0;
   std::vector<endpoint_link> links;
   bool flushing = false;
+  /// Where the next search for an endpoint with a slot starts.
+  uint32_t next_pick = 0;
   caf::actor_clock::time_point armed_at = caf::actor_clock::time_point::max();
 };
 
@@ -228,14 +230,19 @@ void pump(batcher_pointer self) {
       return;
     size_t allowed = 0;
     int chosen = -1;
-    for (uint32_t i = 0; i < st.links.size(); ++i) {
+    auto n = static_cast<uint32_t>(st.links.size());
+    for (uint32_t k = 0; k < n; ++k) {
+      // In turn from the endpoint after the last one used, so that at light
+      // load (a slot free everywhere) calls spread over the endpoints.
+      auto i = (st.next_pick + k) % n;
       if (!st.links[i].allowed())
         continue;
       ++allowed;
-      // Closed endpoints before half-open ones (probes only when needed).
+      // Half-open endpoints first: their few probes decide recovery and
+      // would otherwise go unused while a closed endpoint has a slot.
       if (st.links[i].held > 0
-          && (chosen < 0 || (st.links[chosen].gate.state != breaker_state::closed
-                             && st.links[i].gate.state == breaker_state::closed)))
+          && (chosen < 0 || (st.links[chosen].gate.state == breaker_state::closed
+                             && st.links[i].gate.state == breaker_state::half_open)))
         chosen = static_cast<int>(i);
     }
     if (allowed == 0)
@@ -281,6 +288,7 @@ void pump(batcher_pointer self) {
       continue;
     }
     --st.links[index].held;
+    st.next_pick = index + 1;
     send_batch(self, index, std::move(items), std::move(req), d.reason);
   }
 }

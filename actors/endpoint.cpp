@@ -135,6 +135,21 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
     [=](infer_atom, call_request& req) -> caf::typed_response_promise<call_result> {
       auto& st = self->state;
       take_grant(self, 1);
+      auto now = self->clock().now();
+      if (now < st.paused_until) {
+        // A slot granted before the pause (or held by a lingering batch)
+        // must not reach the server during a Retry-After: answer for it.
+        call_result paused;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(st.paused_until - now);
+        paused.error = call_error{error_class::rate_limited,
+                                  st.cfg.name + ": paused by Retry-After for " + std::to_string(left.count()) + " ms more",
+                                  left + std::chrono::milliseconds{1}};
+        st.busy -= std::min(st.busy, 1u);
+        auto rp = self->make_response_promise<call_result>();
+        rp.deliver(std::move(paused));
+        grant(self);
+        return rp;
+      }
       auto rp = self->make_response_promise<call_result>();
       auto id = st.next_id++;
       st.waiting.emplace(id, rp);

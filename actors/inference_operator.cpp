@@ -371,6 +371,8 @@ void on_scored(operator_pointer self, item_result& r, const std::string* values)
   auto* h = st.table.find_pending(r.ticket);
   if (h == nullptr)
     return; // the record was decided already
+  if (r.attempt < h->first_attempt)
+    return; // an answer of a model the record has left (fallback): its outputs are not this model's
   auto& link = st.links[h->link];
   auto& model = *link.model;
   auto now = self->clock().now();
@@ -405,9 +407,19 @@ void on_scored(operator_pointer self, item_result& r, const std::string* values)
       h->avoid = r.endpoint;
       h->retry_after = r.error.retry_after;
       if (!link.budget->try_acquire(st.table.size())) {
-        // The budget refuses for now: the record waits for it (bounded by
-        // timeout.total), it is not failed while it could still be scored.
         counters(self).budget_refusals.fetch_add(1, std::memory_order_relaxed);
+        if (link.budget->retries_in_flight() == 0) {
+          // Out of tokens (retries are a fixed share of first attempts):
+          // waiting could last for ever, so the record fails now.
+          give_up(h->att);
+          take_failure_action(self, r.ticket, *h,
+                              std::string{to_string(r.error.cls)} + ": " + r.error.message + " (after "
+                                + attempts_text(*h) + "; retry budget exhausted)",
+                              false);
+          return;
+        }
+        // The concurrency cap refuses for now: a retry in flight will end
+        // and free it, so the record waits (bounded by timeout.total).
         h->att.phase = record_phase::waiting_retry;
         h->att.retry_at = policy_time::max();
         link.budget_waiting.push_back(r.ticket);
@@ -434,8 +446,19 @@ void drain_budget_waiting(operator_pointer self) {
         link.budget_waiting.pop_front();
         continue;
       }
-      if (!link.budget->try_acquire(st.table.size()))
-        break;
+      if (!link.budget->try_acquire(st.table.size())) {
+        if (link.budget->retries_in_flight() > 0)
+          break; // still capped: wait for the next release
+        // No retry in flight to wait for: the tokens are short.
+        link.budget_waiting.pop_front();
+        give_up(h->att);
+        auto& e = h->att.last_error;
+        take_failure_action(self, ticket, *h,
+                            std::string{to_string(e.cls)} + ": " + e.message + " (after " + attempts_text(*h)
+                              + "; retry budget exhausted)",
+                            false);
+        continue;
+      }
       link.budget_waiting.pop_front();
       h->att.phase = record_phase::queued; // back to "after a retry decision"
       schedule_retry_of(self, ticket, *h, now);

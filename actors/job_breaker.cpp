@@ -1,5 +1,7 @@
 #include "actors/job_breaker.hpp"
 
+#include <algorithm>
+
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
@@ -10,6 +12,9 @@ namespace {
 struct subscriber {
   job_gate_listener listener;
   uint32_t subtask;
+  /// When this subtask last reported calls (never: min): probes go to the
+  /// subtasks that use the endpoint, not to idle ones.
+  caf::actor_clock::time_point last_seen = caf::actor_clock::time_point::min();
 };
 
 struct job_breaker_state {
@@ -33,13 +38,27 @@ void arm(job_breaker_pointer self) {
   self->delayed_send(self, *next > now ? *next - now : caf::timespan{0}, tick_atom::value);
 }
 
-/// Pushes the breaker's state; in half-open, hands out the probes.
+/// Pushes the breaker's state; in half-open, hands out the probes, one at a
+/// time in turn to the subtasks that have called the endpoint (most recent
+/// first; all subtasks when none has).
 void push(job_breaker_pointer self, caf::actor_clock::time_point now) {
   auto& st = self->state;
   std::vector<uint32_t> probes(st.subscribers.size(), 0);
   if (st.breaker->state() == breaker_state::half_open && !st.subscribers.empty()) {
+    std::vector<size_t> candidates;
+    for (size_t i = 0; i < st.subscribers.size(); ++i)
+      if (st.subscribers[i].last_seen != caf::actor_clock::time_point::min())
+        candidates.push_back(i);
+    if (candidates.empty())
+      for (size_t i = 0; i < st.subscribers.size(); ++i)
+        candidates.push_back(i);
+    std::stable_sort(candidates.begin(), candidates.end(), [&](size_t a, size_t b) {
+      return st.subscribers[a].last_seen > st.subscribers[b].last_seen;
+    });
+    // A stuck half-open (probes unused) turns half-open again: the next
+    // round starts where this one stopped, so other subtasks get them.
     while (st.breaker->acquire(now).allowed) {
-      ++probes[st.next_probe % st.subscribers.size()];
+      ++probes[candidates[st.next_probe % candidates.size()]];
       ++st.next_probe;
     }
   }
@@ -82,6 +101,9 @@ job_breaker_actor::behavior_type job_breaker_behavior(job_breaker_pointer self, 
     [=](summary_atom, const call_summary& s) {
       auto& st = self->state;
       auto now = self->clock().now();
+      for (auto& sub : st.subscribers)
+        if (sub.subtask == s.subtask)
+          sub.last_seen = now;
       if (auto t = st.breaker->record_summary(now, s.job_epoch, s.calls, s.failures, s.slow))
         note(self, *t);
       arm(self);

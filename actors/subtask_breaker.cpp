@@ -62,8 +62,15 @@ void push(breaker_pointer self, bool force = false) {
     return;
   st.pushed = g;
   st.ever_pushed = true;
-  for (auto& s : st.subscribers)
-    self->send(s.listener, gate_atom::value, s.index, g);
+  // Probes are split among the batchers (a model that is both a stage and a
+  // fallback has two here), so together they never exceed the grant.
+  auto n = static_cast<uint32_t>(st.subscribers.size());
+  for (uint32_t k = 0; k < n; ++k) {
+    auto gk = g;
+    if (g.state == breaker_state::half_open)
+      gk.probes = g.probes / n + (k < g.probes % n ? 1 : 0);
+    self->send(st.subscribers[k].listener, gate_atom::value, st.subscribers[k].index, gk);
+  }
 }
 
 void arm(breaker_pointer self) {
@@ -117,7 +124,7 @@ subtask_breaker_actor::behavior_type breaker_behavior(breaker_pointer self, subt
     [=](subscribe_atom, gate_listener& listener, uint32_t index) {
       auto& st = self->state;
       st.subscribers.push_back(subscriber{listener, index});
-      self->send(listener, gate_atom::value, index, current_gate(self));
+      push(self, true);
     },
     [=](outcome_atom, const call_report& r) {
       auto& st = self->state;

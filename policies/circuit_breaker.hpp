@@ -17,9 +17,12 @@
 /// - `record_summary(now, epoch, calls, failures, slow)`: the same for many
 ///   outcomes at once (the job tier receives subtask summaries).
 /// - `tick(now)` when `next_deadline()` is reached: open -> half-open when the
-///   open period is over; a half-open breaker whose probes have not all
-///   answered within `half_open_max_wait` of the first probe opens again
-///   (stuck half-open).
+///   open period is over. A half-open breaker whose probes have not all
+///   answered within `half_open_max_wait` of the first probe is stuck (the
+///   probes went to callers that never used them, or that died: a call that
+///   hangs is bounded by its attempt timeout and answers as a failure): it
+///   turns half-open again, a new epoch with fresh probes, without counting
+///   the silence as a failure.
 /// Every function that changes the state returns the transition (or
 /// nothing); the epoch grows with each transition.
 ///
@@ -125,11 +128,12 @@ public:
     if (calls == 0)
       return;
     if (kind_ == window_kind::count) {
-      // A summary has no order: its failed and its slow calls go first
-      // (a call may be both), which matters only when it overflows the window.
+      // A summary has no order; its failed and slow calls go last (a
+      // subtask sends a summary right after a failure, so the failure is
+      // the newest call), which matters only when it overflows the window.
       for (uint64_t i = 0; i < calls; ++i) {
-        uint8_t f = i < failures ? 1 : 0;
-        uint8_t s = i < slow ? 1 : 0;
+        uint8_t f = i >= calls - std::min(calls, failures) ? 1 : 0;
+        uint8_t s = i >= calls - std::min(calls, slow) ? 1 : 0;
         ring_.push_back(entry{f, s});
         sum_.calls += 1;
         sum_.failures += f;
@@ -281,8 +285,13 @@ public:
       return t;
     }
     if (state_ == breaker_state::half_open && probes_started_ > probes_failed_ + probes_succeeded_
-        && now >= first_probe_at_ + cfg_.half_open_max_wait)
-      return open(now, probes_started_, probes_started_ - probes_succeeded_, 0);
+        && now >= first_probe_at_ + cfg_.half_open_max_wait) {
+      auto t = change(breaker_state::half_open, now);
+      t.calls = probes_started_;
+      t.failures = 0;
+      probes_started_ = probes_failed_ = probes_succeeded_ = 0;
+      return t;
+    }
     return std::nullopt;
   }
 

@@ -20,8 +20,9 @@
 ///   send the record again now (call `begin_attempt`).
 /// - `on_total_timeout(st, now)` when the record's deadline passes.
 /// What to do with a `retry` decision (budget, backoff) is the caller's: it
-/// calls `schedule_retry` with the time, or `give_up` when the retry budget
-/// refuses.
+/// calls `schedule_retry` with the time, or `give_up` when it will not retry
+/// (the inference operator gives up when the retry budget is out of tokens,
+/// and lets the record wait when only the budget's concurrency cap refuses).
 /// Pure: no clock reads, no threads, no CAF.
 
 #include <cstdint>

@@ -208,7 +208,7 @@ TEST_CASE("breaker: half-open races: probes answering in any order decide once")
   }
 }
 
-TEST_CASE("breaker: stuck half-open opens again after half_open_max_wait") {
+TEST_CASE("breaker: stuck half-open probes again after half_open_max_wait, without a penalty") {
   circuit_breaker b{small_breaker()};
   feed(b, "FFFF");
   b.tick(at_ms(1003));
@@ -223,11 +223,20 @@ TEST_CASE("breaker: stuck half-open opens again after half_open_max_wait") {
   auto t = b.tick(at_ms(103'000));
   REQUIRE(t.has_value());
   CHECK(t->from == breaker_state::half_open);
-  CHECK(t->to == breaker_state::open);
-  CHECK(t->open_for == seconds{2});
-  // The probe's answer, when it finally comes, is stale.
+  CHECK(t->to == breaker_state::half_open);
+  CHECK(t->epoch == p.epoch + 1);
+  // Fresh probes; the openings count did not grow.
+  CHECK(b.probes_left() == 2);
+  CHECK(b.openings() == 1);
+  // The silent probe's answer, when it finally comes, is stale.
   CHECK_FALSE(b.record(at_ms(103'500), p.epoch, call_outcome{false, {}}).has_value());
-  CHECK(b.state() == breaker_state::open);
+  CHECK(b.probes_left() == 2);
+  // The new probes decide: two good ones close it.
+  auto q1 = b.acquire(at_ms(104'000));
+  auto q2 = b.acquire(at_ms(104'000));
+  b.record(at_ms(104'001), q1.epoch, call_outcome{false, {}});
+  b.record(at_ms(104'002), q2.epoch, call_outcome{false, {}});
+  CHECK(b.state() == breaker_state::closed);
 }
 
 TEST_CASE("breaker: summaries from many subtasks open it like single outcomes") {
@@ -239,7 +248,9 @@ TEST_CASE("breaker: summaries from many subtasks open it like single outcomes") 
     {{{2, 2, 0}, {1, 1, 0}}, breaker_state::closed},          // 3 calls < minimum
     {{{2, 2, 0}, {2, 0, 0}}, breaker_state::open},            // 2/4
     {{{3, 1, 0}, {3, 1, 0}}, breaker_state::closed},          // 2/6
-    {{{10, 0, 0}, {10, 10, 0}}, breaker_state::open},         // window 10: all failed
+    {{{10, 0, 0}, {6, 6, 0}}, breaker_state::open},           // window 10 keeps 4 ok + 6 failed
+    {{{10, 0, 0}, {4, 4, 0}}, breaker_state::closed},         // 4 of 10 in the window
+    {{{13, 1, 0}}, breaker_state::closed},                    // 1 of 10 < 0.5
   };
   for (size_t i = 0; i < rows.size(); ++i) {
     CAPTURE(i);
@@ -248,6 +259,15 @@ TEST_CASE("breaker: summaries from many subtasks open it like single outcomes") 
       b.record_summary(at_ms(1), b.epoch(), s[0], s[1], s[2]);
     CHECK(b.state() == rows[i].end);
   }
+}
+
+TEST_CASE("breaker: a summary's failures are its newest calls (not evicted by its own successes)") {
+  auto cfg = small_breaker();
+  cfg.failure_rate = 0.1;
+  circuit_breaker b{cfg};
+  // 13 calls, 1 failure, window of 10: the failure must stay in the window.
+  CHECK(b.record_summary(at_ms(1), b.epoch(), 13, 1, 0).has_value());
+  CHECK(b.state() == breaker_state::open);
 }
 
 TEST_CASE("breaker: force follows the job tier's decisions") {

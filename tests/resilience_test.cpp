@@ -481,3 +481,161 @@ TEST_CASE("supervision: a model that throws crashes its subtask, which restarts 
     }
   }
 }
+
+// Regression tests from the review of the first resilience commit.
+
+TEST_CASE("fallback: a late answer from the model a record left is not written under the fallback's fields") {
+  temp_dir dir;
+  auto s = std::make_shared<script>();
+  auto models = model_registry::with_builtins();
+  register_scripted(models, s);
+  // The primary answers after 1.5 s, its timeout.total is 1 s: every record
+  // falls back to a model with other outputs, which answers after 3 s.
+  auto primary = model_spec{"primary", "scripted"}
+                   .endpoint(endpoint_named("p"))
+                   .latency(milliseconds{1500})
+                   .timeout(seconds{30}, seconds{1})
+                   .fallback("rules");
+  auto cfg = job_builder{"late"}
+               .parallelism(1)
+               .source_generator(4, R"({"id":"r${i}","text":"good"})")
+               .model(primary)
+               .model(model_spec{"rules", "keyword-classifier"}.latency(seconds{3}).timeout(seconds{30}, seconds{10}))
+               .stage("primary")
+               .sink_jsonl(dir.file("out.jsonl"))
+               .dead_letter(dir.file("dead.jsonl"))
+               .build(models);
+  auto run = run_scripted(cfg, models, s);
+  REQUIRE(run.report.ok);
+  CHECK(run.counters->stages[0].fell_back.load() == 4);
+  auto out = read_lines(dir.file("out.jsonl"));
+  REQUIRE(out.size() == 4);
+  simdjson::dom::parser p;
+  for (auto& line : out) {
+    CHECK(line.find("ok-p") == std::string::npos);
+    CHECK(str_field(parse_object(p, line), "label") == "positive");
+  }
+}
+
+TEST_CASE("retry budget out of tokens: records fail at once instead of waiting for ever") {
+  // Rows: timeout.total (0: none); the job must end promptly either way.
+  for (auto total : {seconds{0}, seconds{120}}) {
+    CAPTURE(total.count());
+    temp_dir dir;
+    auto s = std::make_shared<script>();
+    s->faults.push_back({"a", seconds{0}, seconds{1000}, fault::error, {}});
+    auto models = model_registry::with_builtins();
+    register_scripted(models, s);
+    backoff_config backoff;
+    backoff.initial = milliseconds{10};
+    breaker_config lenient;
+    lenient.minimum_calls = 1000000;
+    auto cfg = job_builder{"budget"}
+                 .parallelism(1)
+                 .source_generator(4, R"({"id":"r${i}","text":"x"})")
+                 .model(model_spec{"m", "scripted"}
+                          .endpoint(endpoint_named("a"))
+                          .timeout(seconds{30}, total)
+                          .retry(3, backoff)
+                          .retry_budget({20.0, 3})
+                          .subtask_breaker(lenient)
+                          .job_breaker(lenient))
+                 .stage("m")
+                 .sink_jsonl(dir.file("out.jsonl"))
+                 .dead_letter(dir.file("dead.jsonl"))
+                 .build(models);
+    auto run = run_scripted(cfg, models, s);
+    REQUIRE(run.report.ok);
+    CHECK(run.report.dead_lettered == 4);
+    CHECK(run.elapsed < seconds{1});
+    // 4 first attempts earn 0.8 of a token: no retry at all.
+    uint64_t attempts = 0;
+    for (auto& c : s->calls)
+      attempts += c.rows;
+    CHECK(attempts == 4);
+    for (auto& line : read_lines(dir.file("dead.jsonl")))
+      CHECK(line.find("retry budget exhausted") != std::string::npos);
+  }
+}
+
+TEST_CASE("job breaker: probes go to the subtasks that use the endpoint, and it closes after recovery") {
+  temp_dir dir;
+  auto s = std::make_shared<script>();
+  s->faults.push_back({"b", seconds{2}, seconds{4}, fault::error, {}});
+  auto models = model_registry::with_builtins();
+  register_scripted(models, s);
+  breaker_config subtask;
+  subtask.minimum_calls = 5;
+  subtask.window_calls = 20;
+  subtask.open_duration = milliseconds{500};
+  breaker_config job = subtask;
+  backoff_config backoff;
+  backoff.initial = milliseconds{20};
+  backoff.max = milliseconds{200};
+  // Every record has the same key: one subtask of 8 does all the work.
+  auto cfg = job_builder{"skew"}
+               .parallelism(8)
+               .partition_by("k")
+               .source_generator(1000, R"({"id":"r${i}","k":"same","text":"x"})", 100.0)
+               .model(model_spec{"m", "scripted"}
+                        .endpoint(endpoint_named("b"))
+                        .latency(milliseconds{4})
+                        .retry(6, backoff)
+                        .subtask_breaker(subtask)
+                        .job_breaker(job))
+               .stage("m")
+               .sink_jsonl(dir.file("out.jsonl"))
+               .dead_letter(dir.file("dead.jsonl"))
+               .build(models);
+  auto run = run_scripted(cfg, models, s);
+  REQUIRE(run.report.ok);
+  CHECK(run.report.records_out + run.report.dead_lettered == 1000);
+  // The source paces 1000 records at 100/s: about 10 s, not minutes.
+  CHECK(run.elapsed < seconds{15});
+  bool closed_after_recovery = false;
+  for (auto& e : run.counters->breaker_events())
+    if (e.scope == "job" && e.to == "closed" && e.at >= seconds{4})
+      closed_after_recovery = true;
+  CHECK(closed_after_recovery);
+  MESSAGE("out " << run.report.records_out << ", dead-lettered " << run.report.dead_lettered);
+}
+
+TEST_CASE("Retry-After holds for slots granted before it and for lingering batches") {
+  temp_dir dir;
+  auto s = std::make_shared<script>();
+  s->faults.push_back({"a", seconds{1}, seconds{3}, fault::rate_limited, milliseconds{400}});
+  auto models = model_registry::with_builtins();
+  register_scripted(models, s);
+  backoff_config backoff;
+  backoff.initial = milliseconds{10};
+  auto service = milliseconds{20};
+  auto cfg = job_builder{"storm"}
+               .parallelism(2)
+               .source_generator(400, R"({"id":"r${i}","text":"x"})", 100.0)
+               .model(model_spec{"m", "scripted"}
+                        .endpoint(endpoint_named("a"))
+                        .latency(service)
+                        .concurrency(4)
+                        .batch({8, milliseconds{50}, 0})
+                        .retry(10, backoff)
+                        .retry_budget({100.0, 100}))
+               .stage("m")
+               .sink_jsonl(dir.file("out.jsonl"))
+               .dead_letter(dir.file("dead.jsonl"))
+               .build(models);
+  auto run = run_scripted(cfg, models, s);
+  REQUIRE(run.report.ok);
+  CHECK(run.report.records_out + run.report.dead_lettered == 400);
+  uint64_t limited = 0, violations = 0;
+  for (auto& c : s->calls) {
+    if (!c.failed)
+      continue;
+    ++limited;
+    auto answered = c.at + service; // the 429 reaches the endpoint after the service time
+    for (auto& d : s->calls)
+      if (d.at > answered && d.at < answered + milliseconds{400})
+        ++violations;
+  }
+  CHECK(limited > 0);
+  CHECK(violations == 0);
+}
