@@ -241,3 +241,37 @@ TEST_CASE("deadline_queue: pops due entries in time then push order") {
   CHECK(q.pop_due(at_ms(100)) == std::vector<int>{1});
   CHECK_FALSE(q.next().has_value());
 }
+
+TEST_CASE("attempts: retry timers of other attempts, or early, do nothing") {
+  struct row {
+    const char* name;
+    uint32_t timer_attempt; // the attempt the timer was set for
+    long long fires_at;     // ms; the retry is due at 110
+    bool resend;
+  };
+  std::vector<row> rows = {
+    {"due, current attempt", 1, 110, true},
+    {"late, current attempt", 1, 500, true},
+    {"early", 1, 109, false},
+    {"timer of an older attempt", 0, 110, false},
+    {"timer of a newer attempt", 2, 110, false},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.name);
+    attempt_state st;
+    admit_record(st, at_ms(0), timeout_config{});
+    auto a = begin_attempt(st);
+    REQUIRE(a == 1);
+    REQUIRE(on_result(st, 3, a, server_error, at_ms(100)) == attempt_action::retry);
+    REQUIRE(schedule_retry(st, at_ms(110), milliseconds{10}));
+    CHECK(on_retry_timer(st, r.timer_attempt, at_ms(r.fires_at)) == r.resend);
+  }
+  // Once the record is decided, no timer resends it.
+  attempt_state st;
+  admit_record(st, at_ms(0), timeout_config{});
+  auto a = begin_attempt(st);
+  on_result(st, 3, a, server_error, at_ms(100));
+  schedule_retry(st, at_ms(110), milliseconds{10});
+  CHECK(on_result(st, 3, a, ok, at_ms(105)) == attempt_action::success); // a late success of attempt 1
+  CHECK_FALSE(on_retry_timer(st, a, at_ms(110)));
+}
