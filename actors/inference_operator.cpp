@@ -435,6 +435,11 @@ void on_scored(operator_pointer self, item_result& r, const std::string* values)
 /// allows.
 void drain_budget_waiting(operator_pointer self) {
   auto& st = self->state;
+  bool any = false;
+  for (auto& link : st.links)
+    any = any || !link.budget_waiting.empty();
+  if (!any)
+    return;
   auto now = self->clock().now();
   for (auto& link : st.links) {
     while (!link.budget_waiting.empty()) {
