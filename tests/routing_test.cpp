@@ -1,0 +1,161 @@
+// Routing and HTTP classification policies as tables.
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "policies/http_status.hpp"
+#include "policies/routing.hpp"
+
+using namespace sinfer;
+using std::chrono::milliseconds;
+
+TEST_CASE("http: status codes and failures to answer map to error classes") {
+  const int64_t now = 1445412480; // Wed, 21 Oct 2015 07:28:00 GMT
+  struct row {
+    int status;
+    const char* retry_after;
+    error_class cls;
+    long long wait_ms;
+  };
+  std::vector<row> rows = {
+    {200, "", error_class::none, 0},
+    {204, "", error_class::none, 0},
+    {0, "", error_class::retryable, 0},        // connect refused, reset, read timeout
+    {408, "", error_class::retryable, 0},
+    {429, "3", error_class::rate_limited, 3000},
+    {429, "", error_class::rate_limited, 1000},        // no Retry-After: 1 s
+    {429, "soon", error_class::rate_limited, 1000},    // unreadable: 1 s
+    {429, "Wed, 21 Oct 2015 07:28:30 GMT", error_class::rate_limited, 30000},
+    {503, "2", error_class::rate_limited, 2000},
+    {503, "", error_class::retryable, 0},
+    {500, "", error_class::retryable, 0},
+    {502, "5", error_class::retryable, 0},             // Retry-After only counts on 429/503
+    {504, "", error_class::retryable, 0},
+    {401, "", error_class::fatal_endpoint, 0},
+    {403, "", error_class::fatal_endpoint, 0},
+    {404, "", error_class::fatal_endpoint, 0},
+    {400, "", error_class::fatal_record, 0},
+    {413, "", error_class::fatal_record, 0},
+    {422, "", error_class::fatal_record, 0},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.status);
+    CAPTURE(r.retry_after);
+    auto e = classify_http(r.status, r.retry_after, now, "detail");
+    CHECK(e.cls == r.cls);
+    CHECK(e.retry_after == milliseconds{r.wait_ms});
+    if (r.status != 0 && r.cls != error_class::none)
+      CHECK(e.message == "HTTP " + std::to_string(r.status) + ": detail");
+  }
+  CHECK(classify_http(0, "", now, "connection refused").message == "no answer: connection refused");
+}
+
+TEST_CASE("http: Retry-After as seconds or an HTTP date") {
+  const int64_t now = 1445412480; // Wed, 21 Oct 2015 07:28:00 GMT
+  struct row {
+    const char* value;
+    long long ms; // -1: unreadable
+  };
+  std::vector<row> rows = {
+    {"0", 0},
+    {" 120 ", 120000},
+    {"Wed, 21 Oct 2015 07:29:00 GMT", 60000},
+    {"Wed, 21 Oct 2015 07:27:00 GMT", 0}, // in the past
+    {"Thu, 01 Jan 1970 00:00:00 GMT", 0},
+    {"Sun, 06 Nov 1994 08:49:37 GMT", 0},
+    {"Mon, 29 Feb 2016 00:00:00 GMT", (1456704000LL - now) * 1000},
+    {"-5", -1},
+    {"1.5", -1},
+    {"", -1},
+    {"Wed, 21 Oct 2015 07:29:00 UTC", -1},
+    {"Wed, 21 Foo 2015 07:29:00 GMT", -1},
+    {"Wed, 21 Oct 2015 25:29:00 GMT", -1},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.value);
+    auto v = parse_retry_after(r.value, now);
+    if (r.ms < 0)
+      CHECK_FALSE(v.has_value());
+    else {
+      REQUIRE(v.has_value());
+      CHECK(v->count() == r.ms);
+    }
+  }
+}
+
+namespace {
+
+std::vector<endpoint_view> views(std::initializer_list<endpoint_view> v) {
+  return v;
+}
+
+} // namespace
+
+TEST_CASE("routing: round-robin, primary-backup and weighted, skipping ineligible endpoints") {
+  endpoint_view ok{true, 0, 4, 0, 0, 1};
+  endpoint_view open{false, 0, 4, 0, 0, 1};
+  endpoint_view full{true, 4, 4, 0, 0, 1};
+  struct row {
+    const char* name;
+    routing_strategy strategy;
+    std::vector<endpoint_view> eps;
+    std::vector<int> picks;
+  };
+  std::vector<row> rows = {
+    {"round-robin", routing_strategy::round_robin, views({ok, ok, ok}), {0, 1, 2, 0, 1, 2}},
+    {"round-robin skips open and full", routing_strategy::round_robin, views({ok, open, full, ok}), {0, 3, 0, 3}},
+    {"none eligible", routing_strategy::round_robin, views({open, full}), {-1, -1}},
+    {"primary-backup", routing_strategy::primary_backup, views({ok, ok}), {0, 0, 0}},
+    {"primary-backup, primary open", routing_strategy::primary_backup, views({open, full, ok}), {2, 2}},
+    {"weighted 3:1", routing_strategy::weighted,
+     views({{true, 0, 9, 0, 0, 3}, {true, 0, 9, 0, 0, 1}}), {0, 0, 1, 0, 0, 0, 1, 0}},
+    {"weighted 5:1:1 (nginx order)", routing_strategy::weighted,
+     views({{true, 0, 9, 0, 0, 5}, {true, 0, 9, 0, 0, 1}, {true, 0, 9, 0, 0, 1}}), {0, 0, 1, 0, 2, 0, 0}},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.name);
+    router rt{r.strategy};
+    std::vector<int> got;
+    for (size_t i = 0; i < r.picks.size(); ++i)
+      got.push_back(rt.pick(r.eps));
+    CHECK(got == r.picks);
+  }
+}
+
+TEST_CASE("routing: load-aware picks the lower expected wait of two, never an ineligible one") {
+  // Two endpoints: the fast one (2 ms) must win every pair it is in.
+  router rt{routing_strategy::load_aware, 7};
+  auto eps = views({{true, 2, 8, 0, 10, 1}, {true, 2, 8, 0, 2, 1}});
+  for (int i = 0; i < 100; ++i)
+    CHECK(rt.pick(eps) == 1);
+  // A deep server queue outweighs a lower latency.
+  eps = views({{true, 1, 8, 0, 10, 1}, {true, 1, 8, 50, 2, 1}});
+  for (int i = 0; i < 100; ++i)
+    CHECK(rt.pick(eps) == 0);
+  // Open or full endpoints are never picked; one eligible: always it.
+  eps = views({{false, 0, 8, 0, 1, 1}, {true, 8, 8, 0, 1, 1}, {true, 7, 8, 0, 50, 1}});
+  for (int i = 0; i < 100; ++i)
+    CHECK(rt.pick(eps) == 2);
+  eps = views({{false, 0, 8, 0, 1, 1}, {true, 8, 8, 0, 1, 1}});
+  CHECK(rt.pick(eps) == -1);
+}
+
+TEST_CASE("routing: load-aware over equal endpoints spreads evenly, the same way for the same seed") {
+  auto eps = views({{true, 0, 8, 0, 5, 1}, {true, 0, 8, 0, 5, 1}, {true, 0, 8, 0, 5, 1}, {true, 0, 8, 0, 5, 1}});
+  std::map<int, int> count;
+  router a{routing_strategy::load_aware, 42}, b{routing_strategy::load_aware, 42};
+  for (int i = 0; i < 4000; ++i) {
+    auto p = a.pick(eps);
+    CHECK(p == b.pick(eps));
+    ++count[p];
+  }
+  // Ties go to the first of the pair, drawn uniformly: each about 1000.
+  for (int i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(count[i] > 850);
+    CHECK(count[i] < 1150);
+  }
+}
