@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/endpoint.hpp"
+#include "backends/http_json.hpp"
 #include "actors/inference_operator.hpp"
 #include "actors/job_breaker.hpp"
 #include "actors/subtask_breaker.hpp"
@@ -93,16 +94,33 @@ void start(supervisor_pointer self) {
       auto* factory = st.models->find(m.model);
       for (uint32_t i = 0; i < m.endpoints.size(); ++i) {
         auto& ep = m.endpoints[i];
-        std::string err;
-        auto& options = ep.options_json.empty() ? m.options_json : ep.options_json;
-        auto model = factory != nullptr ? (*factory)(options, err) : in_process_model{};
-        if (!model.compute) {
-          end_job(self, false, "models." + model_name + ": cannot instantiate model \"" + m.model + "\" " + err, {});
-          return;
+        std::shared_ptr<inference_backend> backend;
+        if (m.provider == "http-json") {
+          http_json_settings hs;
+          hs.url = ep.url;
+          hs.path = m.http_path;
+          hs.inputs_field = m.http_inputs_field;
+          hs.outputs_field = m.http_outputs_field;
+          for (auto& in : m.input)
+            hs.inputs.push_back(in.first);
+          for (auto& out : m.output)
+            hs.outputs.push_back(out.first);
+          hs.connections = m.endpoint_concurrency(i);
+          hs.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(m.timeout.attempt);
+          backend = std::make_shared<http_json_backend>(std::move(hs));
+        } else {
+          std::string err;
+          auto& options = ep.options_json.empty() ? m.options_json : ep.options_json;
+          auto model = factory != nullptr ? (*factory)(options, err) : in_process_model{};
+          if (!model.compute) {
+            end_job(self, false, "models." + model_name + ": cannot instantiate model \"" + m.model + "\" " + err, {});
+            return;
+          }
+          backend = std::make_shared<in_process_backend>(std::move(model));
         }
         endpoint_settings es;
         es.name = model_name + "/" + ep.name;
-        es.backend = std::make_shared<in_process_backend>(std::move(model));
+        es.backend = std::move(backend);
         es.concurrency = m.endpoint_concurrency(i);
         es.latency = ep.latency.count() >= 0 ? ep.latency : m.latency;
         es.latency_per_record = ep.latency_per_record.count() >= 0 ? ep.latency_per_record : m.latency_per_record;

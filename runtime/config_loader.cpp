@@ -354,13 +354,32 @@ void read_endpoints(error_log& log, element e, const std::string& path, model_co
     auto at = path + "[" + std::to_string(i) + "]";
     endpoint_config ep;
     object obj;
-    if (item.get(obj)) {
-      log.add(at, "expected an endpoint object such as {\"name\": \"a\"}, got " + shown(item));
+    std::string_view url;
+    if (item.get(url) == simdjson::SUCCESS) {
+      ep.url = std::string{url};
+    } else if (item.get(obj)) {
+      log.add(at, "expected an endpoint URL or object such as {\"url\": \"http://127.0.0.1:8000\"}, got "
+                    + shown(item));
+      ++i;
+      continue;
+    }
+    if (!ep.url.empty()) {
+      if (ep.url.rfind("http://", 0) != 0 && ep.url.rfind("https://", 0) != 0)
+        log.add(at, "expected a URL starting with http:// or https://, got \"" + ep.url + "\"");
+      ep.name = ep.url.substr(ep.url.find("//") + 2);
+      if (!names.insert(ep.name).second)
+        log.add(at, "another endpoint of this model is already named \"" + ep.name + "\"");
+      m.endpoints.push_back(std::move(ep));
       ++i;
       continue;
     }
     object_reader r{log, obj, at};
+    r.string("url", ep.url);
+    if (!ep.url.empty() && ep.url.rfind("http://", 0) != 0 && ep.url.rfind("https://", 0) != 0)
+      r.error("url", "expected a URL starting with http:// or https://, got \"" + ep.url + "\"");
     r.string("name", ep.name);
+    if (ep.name.empty() && !ep.url.empty())
+      ep.name = ep.url.substr(ep.url.find("//") + 2);
     object opts;
     if (r.sub_object("options", opts))
       ep.options_json = simdjson::minify(opts);
@@ -391,13 +410,22 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
     if (!known)
       r.error("provider", "expected one of \"in-process\" | \"http-json\" | \"kserve-v2\" | \"openai\", got "
                             + shown(e));
-    else if (p != "in-process")
+    else if (p != "in-process" && p != "http-json")
       r.error("provider", "\"" + std::string{p}
-                            + "\" is not available in this build yet; use \"in-process\"");
+                            + "\" is not available in this build yet; use \"in-process\" or \"http-json\"");
     else
       m.provider = std::string{p};
   }
   r.string("model", m.model);
+  object http;
+  if (r.sub_object("http", http)) {
+    object_reader h{log, http, path + ".http"};
+    h.string("path", m.http_path);
+    h.string("inputs-field", m.http_inputs_field);
+    h.string("outputs-field", m.http_outputs_field);
+    if (!m.http_path.empty() && m.http_path[0] != '/')
+      h.error("path", "expected a path starting with '/', got \"" + m.http_path + "\"");
+  }
   object opts;
   if (r.sub_object("options", opts))
     m.options_json = simdjson::minify(opts);
@@ -669,8 +697,11 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
       log.add(path + ".batch.max-size", "expected an integer >= 1");
     if (m.retry_max_attempts < 1)
       log.add(path + ".retry.max-attempts", "expected an integer >= 1");
+    if (m.endpoints.empty() && m.provider == "http-json")
+      log.add(path + ".endpoints", "missing required key for provider \"http-json\" (the server URLs, e.g. "
+                                   "[\"http://127.0.0.1:8000\"])");
     if (m.endpoints.empty())
-      m.endpoints.push_back(endpoint_config{m.name, {}, std::chrono::nanoseconds{-1},
+      m.endpoints.push_back(endpoint_config{m.name, {}, {}, std::chrono::nanoseconds{-1},
                                             std::chrono::nanoseconds{-1}, 0});
     if (m.on_failure == failure_action::fallback) {
       // The chain must end: follow it and refuse unknown models and cycles.
@@ -692,10 +723,33 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
         next = it->second.on_failure == failure_action::fallback ? it->second.fallback : std::string{};
       }
     }
+    if (m.provider == "http-json") {
+      if (m.input.empty())
+        log.add(path + ".input", "missing required key for provider \"http-json\" (model input name -> record "
+                                 "field, e.g. {\"text\": \"review\"})");
+      if (m.output.empty())
+        log.add(path + ".output", "missing required key for provider \"http-json\" (model output name -> record "
+                                  "field, e.g. {\"label\": \"sentiment\"})");
+      for (size_t i = 0; i < m.endpoints.size(); ++i)
+        if (m.endpoints[i].url.empty())
+          log.add(path + ".endpoints[" + std::to_string(i) + "].url",
+                  "missing required key for provider \"http-json\" (the server's base URL)");
+      std::map<std::string, std::string> writer_of;
+      for (auto& out : m.output) {
+        auto [it, fresh] = writer_of.emplace(out.second, out.first);
+        if (!fresh)
+          log.add(path + ".output." + out.first, "writes field \"" + out.second + "\", which output \""
+                                                   + it->second + "\" already writes");
+      }
+      continue;
+    }
     if (m.provider != "in-process") {
       log.add(path + ".provider", "\"" + m.provider + "\" is not available in this build yet");
       continue;
     }
+    for (size_t i = 0; i < m.endpoints.size(); ++i)
+      if (!m.endpoints[i].url.empty())
+        log.add(path + ".endpoints[" + std::to_string(i) + "].url", "only valid for HTTP providers");
     auto* factory = models.find(m.model);
     if (factory == nullptr) {
       log.add(path + ".model", "no in-process model named \"" + m.model + "\""

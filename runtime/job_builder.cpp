@@ -9,6 +9,11 @@ model_spec::model_spec(std::string name, std::string in_process_model) {
   cfg_.model = std::move(in_process_model);
 }
 
+model_spec& model_spec::provider(std::string name) {
+  cfg_.provider = std::move(name);
+  return *this;
+}
+
 model_spec& model_spec::input(std::string model_input, std::string field) {
   cfg_.input.emplace_back(std::move(model_input), std::move(field));
   return *this;
@@ -46,6 +51,8 @@ model_spec& model_spec::latency(std::chrono::nanoseconds fixed, std::chrono::nan
 }
 
 model_spec& model_spec::endpoint(endpoint_config ep) {
+  if (ep.name.empty() && !ep.url.empty())
+    ep.name = ep.url.substr(ep.url.find("//") == std::string::npos ? 0 : ep.url.find("//") + 2);
   if (ep.name.empty())
     ep.name = cfg_.name + "#" + std::to_string(cfg_.endpoints.size());
   cfg_.endpoints.push_back(std::move(ep));

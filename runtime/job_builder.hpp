@@ -28,6 +28,8 @@ public:
   /// A model named `name` served by the in-process model `in_process_model`.
   model_spec(std::string name, std::string in_process_model);
 
+  /// The provider: "in-process" (default) or "http-json".
+  model_spec& provider(std::string name);
   /// Reads record field `field` as model input `model_input`.
   model_spec& input(std::string model_input, std::string field);
   /// Writes model output `model_output` to record field `field`.

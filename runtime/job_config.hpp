@@ -52,8 +52,11 @@ struct source_config {
 /// One endpoint of a model (`models.NAME.endpoints[i]`). Unset fields take
 /// the model's values.
 struct endpoint_config {
-  /// Name in logs, metrics and reports. Default "NAME#i".
+  /// Name in logs, metrics and reports. Default "NAME#i" (in-process) or the
+  /// URL's host:port (HTTP providers).
   std::string name;
+  /// HTTP providers: the server's base URL ("http://127.0.0.1:8000").
+  std::string url;
   /// in-process: the options for this endpoint's instance (JSON text);
   /// empty means the model's `options`.
   std::string options_json;
@@ -68,8 +71,14 @@ struct endpoint_config {
 
 struct model_config {
   std::string name;
-  /// Only "in-process" for now.
+  /// "in-process" or "http-json".
   std::string provider = "in-process";
+  /// http-json: request path, and the fields holding the records in the
+  /// request and the results in the answer (`http.path`, `http.inputs-field`,
+  /// `http.outputs-field`).
+  std::string http_path = "/infer";
+  std::string http_inputs_field = "inputs";
+  std::string http_outputs_field = "outputs";
   /// The registered in-process model (default: the model's own name).
   std::string model;
   /// The JSON text of `options`, passed to the model's factory.

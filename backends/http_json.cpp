@@ -1,0 +1,146 @@
+#include "backends/http_json.hpp"
+
+#include <ctime>
+
+#include <httplib.h>
+#include <simdjson.h>
+
+#include "policies/http_status.hpp"
+#include "runtime/json_text.hpp"
+
+namespace sinfer {
+
+http_json_backend::http_json_backend(http_json_settings settings) : cfg_(std::move(settings)) {
+  auto n = std::max<uint32_t>(1, cfg_.connections);
+  for (uint32_t i = 0; i < n; ++i)
+    workers_.emplace_back([this] { work(); });
+}
+
+http_json_backend::~http_json_backend() {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    stopping_ = true;
+  }
+  ready_.notify_all();
+  for (auto& t : workers_)
+    t.join();
+}
+
+void http_json_backend::infer(const call_request& req, completion done) {
+  job j{encode(cfg_, req), req.rows, std::move(done)};
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    queue_.push_back(std::move(j));
+  }
+  ready_.notify_one();
+}
+
+std::string http_json_backend::encode(const http_json_settings& cfg, const call_request& req) {
+  std::string body = "{";
+  append_json_string(body, cfg.inputs_field);
+  body += ":[";
+  for (uint32_t row = 0; row < req.rows; ++row) {
+    if (row > 0)
+      body += ",";
+    body += "{";
+    for (size_t col = 0; col < req.names.size(); ++col) {
+      if (col > 0)
+        body += ",";
+      append_json_string(body, req.names[col]);
+      body += ":";
+      body += req.at(row, col);
+    }
+    body += "}";
+  }
+  body += "]}";
+  return body;
+}
+
+call_result http_json_backend::decode(const http_json_settings& cfg, uint32_t rows, int status,
+                                      const std::string& body, const std::string& retry_after,
+                                      const std::string& transport_error) {
+  call_result res;
+  res.names = cfg.outputs;
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  bool json = status != 0 && parser.parse(body).get(root) == simdjson::SUCCESS;
+  if (status < 200 || status >= 300) {
+    std::string msg = transport_error;
+    std::string_view text;
+    if (json && root["error"].get(text) == simdjson::SUCCESS)
+      msg = std::string{text};
+    res.error = classify_http(status, retry_after, static_cast<int64_t>(std::time(nullptr)), msg);
+    return res;
+  }
+  auto bad = [&](const std::string& why) {
+    res.error = call_error{error_class::fatal_endpoint, why, std::chrono::milliseconds{0}};
+    res.values.clear();
+    res.row_errors.clear();
+    return res;
+  };
+  simdjson::dom::array outputs;
+  if (!json)
+    return bad("the answer is not JSON");
+  if (root[cfg.outputs_field].get(outputs))
+    return bad("the answer has no \"" + cfg.outputs_field + "\" array");
+  if (outputs.size() != rows)
+    return bad("the answer has " + std::to_string(outputs.size()) + " results for " + std::to_string(rows)
+               + " records");
+  res.values.reserve(static_cast<size_t>(rows) * cfg.outputs.size());
+  uint32_t row = 0;
+  for (auto item : outputs) {
+    simdjson::dom::object obj;
+    std::string_view err;
+    if (item.get(obj)) {
+      return bad("result " + std::to_string(row) + " is not an object");
+    }
+    if (obj["error"].get(err) == simdjson::SUCCESS) {
+      if (res.row_errors.empty())
+        res.row_errors.resize(rows);
+      res.row_errors[row] = call_error{error_class::fatal_record, std::string{err}, std::chrono::milliseconds{0}};
+      for (size_t k = 0; k < cfg.outputs.size(); ++k)
+        res.values.emplace_back();
+      ++row;
+      continue;
+    }
+    for (auto& name : cfg.outputs) {
+      simdjson::dom::element v;
+      if (obj[name].get(v))
+        return bad("result " + std::to_string(row) + " has no \"" + name + "\"");
+      res.values.push_back(simdjson::minify(v));
+    }
+    ++row;
+  }
+  return res;
+}
+
+void http_json_backend::work() {
+  httplib::Client client{cfg_.url};
+  client.set_keep_alive(true);
+  client.set_connection_timeout(cfg_.timeout);
+  client.set_read_timeout(cfg_.timeout);
+  client.set_write_timeout(cfg_.timeout);
+  httplib::Headers headers;
+  for (auto& h : cfg_.headers)
+    headers.emplace(h.first, h.second);
+  for (;;) {
+    job j;
+    {
+      std::unique_lock<std::mutex> lock{mutex_};
+      ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_ && queue_.empty())
+        return;
+      j = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    auto answer = client.Post(cfg_.path.c_str(), headers, j.body, "application/json");
+    if (!answer) {
+      auto why = httplib::to_string(answer.error());
+      j.done(decode(cfg_, j.rows, 0, {}, {}, "POST " + cfg_.url + cfg_.path + ": " + why));
+      continue;
+    }
+    j.done(decode(cfg_, j.rows, answer->status, answer->body, answer->get_header_value("Retry-After"), {}));
+  }
+}
+
+} // namespace sinfer

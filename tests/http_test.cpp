@@ -1,0 +1,213 @@
+// The http-json backend against the reference server on loopback, in real
+// time: the happy path and every way a call can fail. Each record must get
+// exactly one outcome: a line in the output or in the dead-letter file.
+
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <string>
+#include <vector>
+
+#include "backends/http_json.hpp"
+#include "runtime/job_builder.hpp"
+#include "runtime/job_runner.hpp"
+#include "sim/reference_server.hpp"
+#include "tests/test_util.hpp"
+
+using namespace sinfer;
+using namespace sinfer::test;
+using std::chrono::milliseconds;
+
+namespace {
+
+struct http_run {
+  job_report report;
+  std::vector<std::string> out, dead;
+};
+
+http_run run_against(const std::string& url, uint64_t records, milliseconds attempt_timeout = milliseconds{2000},
+                     uint32_t attempts = 3) {
+  temp_dir dir;
+  auto models = model_registry::with_builtins();
+  backoff_config backoff;
+  backoff.initial = milliseconds{10};
+  backoff.max = milliseconds{50};
+  endpoint_config ep;
+  ep.url = url;
+  ep.name = "ref";
+  breaker_config lenient; // these tests are about calls, not breakers
+  lenient.minimum_calls = 1000000;
+  auto cfg = job_builder{"http"}
+               .parallelism(2)
+               .source_generator(records, R"({"id":"r${i}","text":"${pick:great product|terrible service|it was ok}"})")
+               .model(model_spec{"m", "remote"}
+                        .provider("http-json")
+                        .endpoint(ep)
+                        .input("text", "text")
+                        .output("label", "sentiment")
+                        .output("score", "score")
+                        .concurrency(4)
+                        .batch({16, milliseconds{0}, 0})
+                        .timeout(attempt_timeout, std::chrono::seconds{30})
+                        .retry(attempts, backoff)
+                        .retry_budget({100.0, 100})
+                        .subtask_breaker(lenient)
+                        .job_breaker(lenient))
+               .stage("m")
+               .sink_jsonl(dir.file("out.jsonl"))
+               .dead_letter(dir.file("dead.jsonl"))
+               .build(models);
+  run_options opts;
+  opts.threads = 2;
+  http_run r;
+  r.report = run_job(cfg, models, opts);
+  r.out = read_lines(dir.file("out.jsonl"));
+  r.dead = read_lines(dir.file("dead.jsonl"));
+  return r;
+}
+
+/// Every record exactly once across output and dead letters.
+void check_one_outcome_each(const http_run& r, uint64_t records) {
+  REQUIRE(r.report.ok);
+  CHECK(r.out.size() + r.dead.size() == records);
+  std::set<std::string> ids;
+  simdjson::dom::parser p;
+  for (auto& line : r.out)
+    ids.insert(str_field(parse_object(p, line), "id"));
+  for (auto& line : r.dead) {
+    simdjson::dom::parser q;
+    auto rec = str_field(parse_object(q, line), "record");
+    ids.insert(str_field(parse_object(p, rec), "id"));
+  }
+  CHECK(ids.size() == records);
+}
+
+} // namespace
+
+TEST_CASE("http-json: records go out in batches and come back scored") {
+  reference_server_options o;
+  o.slots = 4;
+  o.base = std::chrono::microseconds{2000};
+  o.per_record = std::chrono::microseconds{100};
+  reference_server server{o};
+  std::string err;
+  REQUIRE(server.start(err) > 0);
+  auto r = run_against(server.url(), 300);
+  check_one_outcome_each(r, 300);
+  CHECK(r.out.size() == 300);
+  simdjson::dom::parser p;
+  for (auto& line : r.out) {
+    auto obj = parse_object(p, line);
+    auto text = str_field(obj, "text");
+    auto label = str_field(obj, "sentiment");
+    CHECK(label == (text == "great product" ? "positive" : text == "terrible service" ? "negative" : "neutral"));
+  }
+  CHECK(server.records() == 300);
+  CHECK(server.requests() < 300); // batched
+}
+
+TEST_CASE("http-json: every failure class gives each record exactly one outcome") {
+  struct row {
+    const char* name;
+    fault_plan fault;
+    uint64_t dead; // records expected in the dead-letter file
+    const char* reason;
+  };
+  auto plan = [](fault_plan::kind_t kind, int status, int64_t count) {
+    fault_plan f;
+    f.kind = kind;
+    f.status_code = status;
+    f.count = count;
+    return f;
+  };
+  auto limited = plan(fault_plan::status, 429, 2);
+  limited.retry_after_s = 1;
+  auto hang = plan(fault_plan::hang, 0, 1);
+  hang.hang_for = milliseconds{1500};
+  std::vector<row> rows = {
+    {"500 until the attempts run out", plan(fault_plan::status, 500, -1), 40, "HTTP 500: injected fault (after 2 attempts)"},
+    {"400: fatal for the record, no retry", plan(fault_plan::status, 400, -1), 40, "fatal-record: HTTP 400"},
+    {"401: fatal for the endpoint", plan(fault_plan::status, 401, -1), 40, "fatal-endpoint: HTTP 401"},
+    {"two 503s, then fine", plan(fault_plan::status, 503, 2), 0, ""},
+    {"two 429s with Retry-After, then fine", limited, 0, ""},
+    {"two garbage bodies, then fine", plan(fault_plan::garbage, 0, 2), 0, ""},
+    {"two connection resets, then fine", plan(fault_plan::reset, 0, 2), 0, ""},
+    {"one call hangs past timeout.attempt", hang, 0, ""},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.name);
+    reference_server_options o;
+    o.slots = 4;
+    reference_server server{o};
+    std::string err;
+    REQUIRE(server.start(err) > 0);
+    server.inject(r.fault);
+    auto started = std::chrono::steady_clock::now();
+    auto run = run_against(server.url(), 40, milliseconds{300}, 2);
+    MESSAGE(std::string{r.name} << ": " << std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started).count()
+                   << " ms, " << server.requests() << " requests");
+    check_one_outcome_each(run, 40);
+    CHECK(run.dead.size() == r.dead);
+    for (auto& line : run.dead)
+      CHECK_MESSAGE(line.find(r.reason) != std::string::npos, line);
+  }
+}
+
+TEST_CASE("http-json: no server listening: records are dead-lettered with the reason") {
+  // A port that was free a moment ago and that nobody listens on.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  int port = ntohs(addr.sin_port);
+  ::close(fd);
+  auto r = run_against("http://127.0.0.1:" + std::to_string(port), 10, milliseconds{300}, 2);
+  check_one_outcome_each(r, 10);
+  CHECK(r.dead.size() == 10);
+  for (auto& line : r.dead)
+    CHECK_MESSAGE(line.find("retryable: no answer: POST http://127.0.0.1:") != std::string::npos, line);
+}
+
+TEST_CASE("http-json: decode turns answers into per-record results") {
+  http_json_settings cfg;
+  cfg.outputs = {"label"};
+  struct row {
+    const char* name;
+    int status;
+    const char* body;
+    error_class whole;
+    int row_errors;
+  };
+  std::vector<row> rows = {
+    {"two results", 200, R"({"outputs":[{"label":"a"},{"label":"b"}]})", error_class::none, 0},
+    {"one row error", 200, R"({"outputs":[{"label":"a"},{"error":"too long"}]})", error_class::none, 1},
+    {"wrong count", 200, R"({"outputs":[{"label":"a"}]})", error_class::fatal_endpoint, 0},
+    {"missing output", 200, R"({"outputs":[{"label":"a"},{"x":1}]})", error_class::fatal_endpoint, 0},
+    {"not JSON", 200, "<html>", error_class::fatal_endpoint, 0},
+    {"no outputs field", 200, R"({"results":[]})", error_class::fatal_endpoint, 0},
+    {"error body", 500, R"({"error":"model crashed"})", error_class::retryable, 0},
+    {"truncated", 200, R"({"outputs":[{"label":"a"},)", error_class::fatal_endpoint, 0},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.name);
+    auto res = http_json_backend::decode(cfg, 2, r.status, r.body, "", "");
+    CHECK(res.error.cls == r.whole);
+    int errors = 0;
+    for (auto& e : res.row_errors)
+      errors += e.ok() ? 0 : 1;
+    CHECK(errors == r.row_errors);
+    if (r.whole == error_class::none)
+      CHECK(res.values.size() == 2);
+  }
+  auto res = http_json_backend::decode(cfg, 2, 500, R"({"error":"model crashed"})", "", "");
+  CHECK(res.error.message == "HTTP 500: model crashed");
+}

@@ -1,0 +1,438 @@
+// The concurrency limiter policy as tables and simulated servers: fixed,
+// aimd steps, the gradient's math, its baseline phases, convergence on a
+// queueing server, backoff when the server slows, probes and idle samples.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "policies/concurrency_limiter.hpp"
+
+using namespace sinfer;
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+
+namespace {
+
+/// A server with `k` slots: a call takes `service` when at most k are in
+/// flight, and `service * in_flight / k` beyond (calls queue for a slot).
+struct queueing_server {
+  uint32_t k = 8;
+  policy_duration service = milliseconds{10};
+
+  policy_duration latency(uint32_t in_flight) const {
+    return service * std::max(k, in_flight) / k;
+  }
+};
+
+/// Drives `lim` with `n` samples from `srv`, every call sent with
+/// in_flight = the current limit; simulated time advances by latency /
+/// in_flight per completion (the server's throughput). Appends the limit
+/// after each sample to `history`.
+void drive(concurrency_limiter& lim, const queueing_server& srv, policy_time& now, size_t n,
+           std::vector<uint32_t>& history) {
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t in_flight = lim.limit();
+    auto lat = srv.latency(in_flight);
+    now += lat / in_flight;
+    lim.on_sample(now, lat, in_flight);
+    history.push_back(lim.limit());
+  }
+}
+
+/// Smallest and largest of the last `n` entries.
+std::pair<uint32_t, uint32_t> tail_range(const std::vector<uint32_t>& h, size_t n) {
+  auto first = h.end() - static_cast<std::ptrdiff_t>(std::min(n, h.size()));
+  auto [lo, hi] = std::minmax_element(first, h.end());
+  return {*lo, *hi};
+}
+
+/// Index after which every entry of `h` is within [lo, hi] (h.size() if the
+/// last one is not).
+size_t settled_at(const std::vector<uint32_t>& h, double lo, double hi) {
+  size_t i = h.size();
+  while (i > 0 && h[i - 1] >= lo && h[i - 1] <= hi)
+    --i;
+  return i;
+}
+
+/// A gradient limiter whose first baseline phase measured `rtt` (20
+/// samples, in_flight 1), at time 0.
+concurrency_limiter measured_gradient(limiter_config cfg, policy_duration rtt) {
+  cfg.kind = limiter_kind::gradient;
+  concurrency_limiter lim{cfg};
+  for (uint32_t i = 0; i < lim.config().baseline_samples; ++i)
+    lim.on_sample(at_ms(0), rtt, 1);
+  REQUIRE_FALSE(lim.measuring());
+  REQUIRE(lim.no_load_rtt() == rtt);
+  return lim;
+}
+
+} // namespace
+
+TEST_CASE("limiter: kind names round-trip and unknown names are refused") {
+  for (auto k : {limiter_kind::fixed, limiter_kind::aimd, limiter_kind::gradient}) {
+    CAPTURE(to_string(k));
+    limiter_kind out = k == limiter_kind::fixed ? limiter_kind::aimd : limiter_kind::fixed;
+    CHECK(parse_limiter_kind(to_string(k), out));
+    CHECK(out == k);
+  }
+  for (std::string bad : {"", "Fixed", "gradient2", "aimd ", "vegas"}) {
+    CAPTURE(bad);
+    limiter_kind out = limiter_kind::aimd;
+    CHECK_FALSE(parse_limiter_kind(bad, out));
+    CHECK(out == limiter_kind::aimd);
+  }
+}
+
+TEST_CASE("limiter: fixed keeps initial clamped to [min, max] whatever it is told") {
+  struct row {
+    uint32_t min, max, initial, expected;
+  };
+  std::vector<row> rows = {
+    {1, 64, 4, 4},   {1, 64, 64, 64}, {1, 64, 100, 64}, {2, 64, 0, 2},
+    {0, 64, 0, 1},   // min 0 counts as 1
+    {10, 3, 5, 10},  // max below min counts as min
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.min);
+    CAPTURE(r.max);
+    CAPTURE(r.initial);
+    limiter_config cfg;
+    cfg.kind = limiter_kind::fixed;
+    cfg.min = r.min;
+    cfg.max = r.max;
+    cfg.initial = r.initial;
+    concurrency_limiter lim{cfg};
+    CHECK(lim.limit() == r.expected);
+    for (int i = 0; i < 100; ++i) {
+      lim.on_sample(at_ms(i), milliseconds{1}, r.expected);
+      lim.on_sample(at_ms(i), seconds{10}, r.expected);
+      lim.on_drop(at_ms(i));
+      lim.on_probe(at_ms(i), 100.0, 1.0);
+    }
+    CHECK(lim.limit() == r.expected);
+    CHECK_FALSE(lim.measuring());
+  }
+}
+
+TEST_CASE("limiter: aimd adds per window of loaded successes and multiplies on overload") {
+  // min 2, max 10, +1 per 2 loaded successes, *0.5 per overload signal,
+  // latency over 20 ms is an overload signal. Events 100 ms apart (more than
+  // the 10 ms smoothed RTT) except 'd', at the instant of the event before:
+  // 'S' success of 10 ms, 'T' success of exactly 20 ms, 'L' success of
+  // 20 ms + 1 ns, 'l' the same with in_flight 0 (idle), 'D' / 'd' drop.
+  struct row {
+    uint32_t initial;
+    std::string events;
+    std::vector<uint32_t> limits;
+  };
+  std::vector<row> rows = {
+    {4, "SS", {4, 5}},
+    {4, "SSSSSS", {4, 5, 5, 6, 6, 7}},
+    {4, "SSSSSSSSSSSSSSSS", {4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 10, 10, 10}}, // max
+    {4, "D", {2}},
+    {4, "DD", {2, 2}},                   // min
+    {4, "SSD", {4, 5, 2}},               // 5 * 0.5 = 2.5
+    {4, "SDSS", {4, 2, 2, 3}},           // a drop restarts the window
+    {8, "Dd", {4, 4}},                   // same overload event
+    {8, "DdD", {4, 4, 2}},
+    {8, "TT", {8, 9}},                   // at the threshold: no overload
+    {8, "L", {4}},
+    {8, "l", {4}},                       // slow even when idle
+    {8, "SLS", {8, 4, 4}},
+    {10, "SSSS", {10, 10, 10, 10}},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.initial);
+    CAPTURE(r.events);
+    limiter_config cfg;
+    cfg.kind = limiter_kind::aimd;
+    cfg.min = 2;
+    cfg.max = 10;
+    cfg.initial = r.initial;
+    cfg.window_samples = 2;
+    cfg.aimd_increase = 1.0;
+    cfg.backoff_ratio = 0.5;
+    cfg.aimd_latency_threshold = milliseconds{20};
+    concurrency_limiter lim{cfg};
+    // Sets the smoothed RTT to 10 ms without counting (idle).
+    lim.on_sample(at_ms(0), milliseconds{10}, 0);
+    REQUIRE(lim.limit() == r.initial);
+    long long t = 0;
+    std::vector<uint32_t> limits;
+    for (char c : r.events) {
+      if (c != 'd')
+        t += 100;
+      auto now = at_ms(t);
+      switch (c) {
+        case 'S': lim.on_sample(now, milliseconds{10}, lim.limit()); break;
+        case 'T': lim.on_sample(now, milliseconds{20}, lim.limit()); break;
+        case 'L': lim.on_sample(now, milliseconds{20} + nanoseconds{1}, lim.limit()); break;
+        case 'l': lim.on_sample(now, milliseconds{20} + nanoseconds{1}, 0); break;
+        default: lim.on_drop(now); break;
+      }
+      limits.push_back(lim.limit());
+    }
+    CHECK(limits == r.limits);
+  }
+}
+
+TEST_CASE("limiter: overload signals within one smoothed RTT of a backoff are one event") {
+  limiter_config cfg;
+  cfg.kind = limiter_kind::aimd;
+  cfg.initial = 64;
+  cfg.backoff_ratio = 0.5;
+  concurrency_limiter lim{cfg};
+  lim.on_drop(at_ms(0)); // no RTT yet: every signal counts
+  lim.on_drop(at_ms(0));
+  CHECK(lim.limit() == 16);
+  lim.on_sample(at_ms(1), milliseconds{10}, 0); // SRTT 10 ms
+  REQUIRE(lim.srtt() == milliseconds{10});
+  auto t0 = at_ms(1000);
+  lim.on_drop(t0);
+  CHECK(lim.limit() == 8);
+  lim.on_drop(t0 + milliseconds{10} - nanoseconds{1});
+  CHECK(lim.limit() == 8);
+  lim.on_drop(t0 + milliseconds{10});
+  CHECK(lim.limit() == 4);
+}
+
+TEST_CASE("limiter: the gradient's math") {
+  struct grad_row {
+    double no_load, short_rtt, tolerance, expected;
+  };
+  std::vector<grad_row> grads = {
+    {10, 10, 1, 1.0},   {10, 8, 1, 1.0},     // no queueing
+    {10, 16, 1, 0.625}, {10, 20, 1, 0.5},    // queueing
+    {10, 40, 1, 0.5},                        // capped cut
+    {10, 16, 1.5, 0.9375}, {10, 15, 1.5, 1.0}, // tolerance
+    {10, 0, 1, 1.0},                         // no evidence
+  };
+  for (auto& r : grads) {
+    CAPTURE(r.no_load);
+    CAPTURE(r.short_rtt);
+    CAPTURE(r.tolerance);
+    CHECK(rtt_gradient(r.no_load, r.short_rtt, r.tolerance) == r.expected);
+  }
+  struct step_row {
+    double limit, gradient, queue_size, smoothing, expected;
+  };
+  std::vector<step_row> steps = {
+    {16, 0.5, 0, 0.25, 15.0},  // 16 * 0.75 + (8 + sqrt 16) * 0.25
+    {16, 1.0, 0, 0.25, 17.0},  // 12 + (16 + 4) * 0.25
+    {16, 1.0, 2, 0.5, 17.0},   // fixed queue: 8 + 18 * 0.5
+    {9, 1.0, 0, 1.0, 12.0},    // no smoothing
+    {4, 0.5, 0, 0.0, 4.0},     // all smoothing
+  };
+  for (auto& r : steps) {
+    CAPTURE(r.limit);
+    CAPTURE(r.gradient);
+    CAPTURE(r.queue_size);
+    CAPTURE(r.smoothing);
+    CHECK(next_limit(r.limit, r.gradient, r.queue_size, r.smoothing) == r.expected);
+  }
+}
+
+TEST_CASE("limiter: gradient measures the no-load RTT at baseline_concurrency, then steps per window") {
+  limiter_config cfg;
+  cfg.kind = limiter_kind::gradient;
+  cfg.initial = 16;
+  cfg.smoothing = 0.25;
+  cfg.baseline_interval = seconds{10};
+  concurrency_limiter lim{cfg};
+  CHECK(lim.measuring());
+  CHECK(lim.limit() == 3);
+  // Calls sent above the phase's limit do not count.
+  for (int i = 0; i < 50; ++i)
+    lim.on_sample(at_ms(1), milliseconds{50}, 4);
+  CHECK(lim.measuring());
+  for (int i = 0; i < 18; ++i)
+    lim.on_sample(at_ms(2), i % 2 == 0 ? milliseconds{8} : milliseconds{12}, 3);
+  lim.on_sample(at_ms(2), milliseconds{10}, 1);
+  CHECK(lim.measuring());
+  lim.on_sample(at_ms(3), milliseconds{10}, 3); // 20th: mean of 9 x 8, 9 x 12, 2 x 10 = 10 ms
+  CHECK_FALSE(lim.measuring());
+  CHECK(lim.no_load_rtt() == milliseconds{10});
+  CHECK(lim.limit() == 16);
+  // Window of 10 loaded samples at twice the no-load RTT: gradient 0.5.
+  for (int i = 0; i < 9; ++i)
+    lim.on_sample(at_ms(4), milliseconds{20}, 16);
+  CHECK(lim.estimate() == 16.0);
+  lim.on_sample(at_ms(4), milliseconds{20}, 16);
+  CHECK(lim.estimate() == 15.0);
+  // The next phase starts at the first sample 10 s after the last one ended.
+  lim.on_sample(at_ms(3) + seconds{10} - nanoseconds{1}, milliseconds{20}, 15);
+  CHECK_FALSE(lim.measuring());
+  lim.on_sample(at_ms(3) + seconds{10}, milliseconds{20}, 15);
+  CHECK(lim.measuring());
+  CHECK(lim.limit() == 3);
+  for (int i = 0; i < 20; ++i)
+    lim.on_sample(at_ms(10'004), milliseconds{30}, 2);
+  CHECK_FALSE(lim.measuring());
+  CHECK(lim.no_load_rtt() == milliseconds{30});
+  CHECK(lim.estimate() == 15.0); // the phase does not move the limit
+}
+
+TEST_CASE("limiter: gradient converges near the capacity of a queueing server") {
+  // Settles where limit = k + sqrt(limit): 6.6, 11.4, 20.5, 38.2.
+  struct row {
+    uint32_t k;
+    uint32_t settle_lo, settle_hi;
+  };
+  std::vector<row> rows = {{4, 6, 7}, {8, 11, 12}, {16, 20, 21}, {32, 38, 39}};
+  for (auto& r : rows) {
+    CAPTURE(r.k);
+    concurrency_limiter lim{limiter_config{}};
+    queueing_server srv{r.k, milliseconds{10}};
+    auto now = at_ms(0);
+    std::vector<uint32_t> h;
+    drive(lim, srv, now, 3000, h);
+    CHECK(lim.no_load_rtt() == milliseconds{10});
+    CHECK(now < at_ms(60'000)); // no second baseline phase in the run
+    CHECK(h.back() >= r.k * 0.75);
+    CHECK(h.back() <= r.k * 2);
+    auto [lo, hi] = tail_range(h, 200);
+    CHECK(hi - lo <= 1);
+    CHECK(lo >= r.settle_lo);
+    CHECK(hi <= r.settle_hi);
+    auto settled = settled_at(h, r.k * 0.75, r.k * 2.0);
+    CAPTURE(settled);
+    CHECK(settled <= 1000);
+  }
+}
+
+TEST_CASE("limiter: gradient backs off when the server slows, and re-learns at the next phase") {
+  limiter_config cfg;
+  cfg.baseline_interval = seconds{10};
+  concurrency_limiter lim{cfg};
+  queueing_server srv{8, milliseconds{10}};
+  auto now = at_ms(0);
+  std::vector<uint32_t> h;
+  drive(lim, srv, now, 3000, h);
+  auto before = h.back();
+  REQUIRE(before >= 11);
+  REQUIRE(now < at_ms(10'000));
+  // Service time doubles: latency is >= twice the no-load RTT, gradient 0.5.
+  srv.service = milliseconds{20};
+  std::vector<uint32_t> slow;
+  drive(lim, srv, now, 500, slow);
+  CHECK(*std::max_element(slow.begin(), slow.end()) <= before);
+  CHECK(slow[9] < before);        // one window
+  CHECK(slow[99] <= before - 2);
+  CHECK(slow.back() <= 5); // towards 4 = limit * 0.5 + sqrt(limit)
+  CHECK(slow.back() >= 4);
+  CHECK(lim.no_load_rtt() == milliseconds{10});
+  // Run past the next baseline phase (10 s after the first one ended).
+  std::vector<uint32_t> after;
+  bool measured = false;
+  while (now < at_ms(10'500) || after.size() < 3000) {
+    drive(lim, srv, now, 1, after);
+    measured = measured || lim.measuring();
+  }
+  CHECK(measured);
+  CHECK(lim.no_load_rtt() == milliseconds{20});
+  auto [lo, hi] = tail_range(after, 200);
+  CHECK(hi - lo <= 1);
+  CHECK(lo >= 11);
+  CHECK(hi <= 12);
+}
+
+TEST_CASE("limiter: a probe reporting a queue backs off in proportion to its share") {
+  struct factor_row {
+    double queue, running, weight, expected;
+  };
+  std::vector<factor_row> factors = {
+    {0, 8, 0.5, 1.0},     {-1, 8, 0.5, 1.0},    {8, 8, 0.5, 0.75},
+    {24, 8, 0.5, 0.625},  {56, 8, 0.5, 0.5625}, {8, 0, 0.5, 0.5},
+    {8, -3, 0.5, 0.5},    {8, 8, 0.0, 1.0},     {8, 8, 1.0, 0.5},
+  };
+  for (auto& r : factors) {
+    CAPTURE(r.queue);
+    CAPTURE(r.running);
+    CAPTURE(r.weight);
+    CHECK(probe_backoff_factor(r.queue, r.running, r.weight) == r.expected);
+  }
+  // A growing queue, readings 100 ms apart (SRTT 10 ms), except where noted.
+  struct step {
+    long long at_ms;
+    double queue;
+    uint32_t limit;
+  };
+  std::vector<step> steps = {
+    {100, 0, 32},  // no queue: no change
+    {200, 8, 24},  // * 0.75
+    {300, 24, 15}, // * 0.625
+    {400, 56, 8},  // * 0.5625 = 8.4375
+    {405, 120, 8}, // within one SRTT of the last backoff: ignored
+    {410, 120, 4}, // one SRTT later: 8.4375 * (1 - 0.5 * 120/128) = 4.48...
+  };
+  for (auto kind : {limiter_kind::aimd, limiter_kind::gradient}) {
+    CAPTURE(to_string(kind));
+    limiter_config cfg;
+    cfg.kind = kind;
+    cfg.initial = 32;
+    concurrency_limiter lim = kind == limiter_kind::gradient
+                                ? measured_gradient(cfg, milliseconds{10})
+                                : concurrency_limiter{cfg};
+    if (kind == limiter_kind::aimd)
+      lim.on_sample(at_ms(0), milliseconds{10}, 0);
+    REQUIRE(lim.srtt() == milliseconds{10});
+    REQUIRE(lim.limit() == 32);
+    for (auto& s : steps) {
+      CAPTURE(s.at_ms);
+      lim.on_probe(at_ms(s.at_ms), s.queue, 8.0);
+      CHECK(lim.limit() == s.limit);
+    }
+    // The floor holds.
+    for (int i = 0; i < 50; ++i)
+      lim.on_probe(at_ms(1000 + 100 * i), 1000.0, 0.0);
+    CHECK(lim.limit() == 1);
+  }
+  // Weight 0: probes are ignored.
+  limiter_config cfg;
+  cfg.kind = limiter_kind::aimd;
+  cfg.initial = 32;
+  cfg.probe_queue_weight = 0.0;
+  concurrency_limiter lim{cfg};
+  lim.on_probe(at_ms(0), 1000.0, 1.0);
+  CHECK(lim.limit() == 32);
+}
+
+TEST_CASE("limiter: samples far below the limit neither raise nor lower it") {
+  // aimd, +1 per loaded success: in_flight * 2 < limit is idle.
+  struct row {
+    uint32_t in_flight;
+    uint32_t expected;
+  };
+  std::vector<row> rows = {{0, 8}, {3, 8}, {4, 9}, {8, 9}, {20, 9}};
+  for (auto& r : rows) {
+    CAPTURE(r.in_flight);
+    limiter_config cfg;
+    cfg.kind = limiter_kind::aimd;
+    cfg.initial = 8;
+    cfg.window_samples = 1;
+    concurrency_limiter lim{cfg};
+    lim.on_sample(at_ms(0), milliseconds{10}, r.in_flight);
+    CHECK(lim.limit() == r.expected);
+  }
+  // gradient at limit 16: fast idle samples (which would raise it when
+  // loaded) and slow ones (which would lower it) change nothing.
+  limiter_config cfg;
+  cfg.initial = 16;
+  auto lim = measured_gradient(cfg, milliseconds{10});
+  for (int i = 0; i < 1000; ++i) {
+    lim.on_sample(at_ms(i), milliseconds{5}, 7);
+    lim.on_sample(at_ms(i), milliseconds{100}, 7);
+  }
+  CHECK(lim.estimate() == 16.0);
+  for (int i = 0; i < 10; ++i)
+    lim.on_sample(at_ms(2000), milliseconds{5}, 8); // exactly half: loaded
+  CHECK(lim.estimate() > 16.0);
+  CHECK(lim.limit() == 16); // 16 * 0.8 + 20 * 0.2 = 16.8
+}
