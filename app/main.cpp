@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <thread>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include "runtime/config_loader.hpp"
 #include "runtime/job_runner.hpp"
 #include "runtime/job_summary.hpp"
+#include "sim/reference_server.hpp"
 #include "runtime/process_tuning.hpp"
 
 namespace {
@@ -102,6 +104,18 @@ int main(int argc, char** argv) {
   auto* validate_cmd = app.add_subcommand("validate", "Check a job config file and report every error");
   validate_cmd->add_option("config", path, "Job config file (JSON)")->required();
 
+  sinfer::reference_server_options sim;
+  double base_ms = 5, per_record_ms = 0.2;
+  auto* serve_cmd = app.add_subcommand(
+    "serve-sim", "Serve a reference model server (http-json: POST /infer, POST /control, GET /stats) on loopback");
+  serve_cmd->add_option("--port", sim.port, "Port (default 8000; 0 picks a free one)")->default_val(8000);
+  serve_cmd->add_option("--slots", sim.slots, "Batches served at once (k)")->default_val(4);
+  serve_cmd->add_option("--base-ms", base_ms, "Service time of a batch: base (a), in ms")->default_val(5);
+  serve_cmd->add_option("--per-record-ms", per_record_ms, "Service time per record of a batch (c), in ms")
+    ->default_val(0.2);
+  serve_cmd->add_option("--model", sim.model, "In-process model computing the answers")
+    ->default_val("keyword-classifier");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -111,6 +125,20 @@ int main(int argc, char** argv) {
   try {
     if (*run_cmd)
       return run(path, progress, quiet, threads);
+    if (*serve_cmd) {
+      sim.base = std::chrono::microseconds{static_cast<int64_t>(base_ms * 1000)};
+      sim.per_record = std::chrono::microseconds{static_cast<int64_t>(per_record_ms * 1000)};
+      sinfer::reference_server server{sim};
+      std::string err;
+      if (server.start(err) < 0) {
+        std::cerr << "sinfer serve-sim: " << err << '\n';
+        return exit_job_failed;
+      }
+      std::cerr << "sinfer serve-sim: serving " << sim.model << " at " << server.url() << " (k=" << sim.slots
+                << ", a=" << base_ms << " ms, c=" << per_record_ms << " ms); Ctrl-C stops\n";
+      for (;;)
+        std::this_thread::sleep_for(std::chrono::hours{1});
+    }
     return validate(path);
   } catch (const std::exception& e) {
     std::cerr << "sinfer: " << e.what() << '\n';

@@ -117,6 +117,9 @@ call_result http_json_backend::decode(const http_json_settings& cfg, uint32_t ro
 void http_json_backend::work() {
   httplib::Client client{cfg_.url};
   client.set_keep_alive(true);
+  // Headers and body go out in two writes: without this, Nagle and delayed
+  // ACKs add ~40 ms to every call.
+  client.set_tcp_nodelay(true);
   client.set_connection_timeout(cfg_.timeout);
   client.set_read_timeout(cfg_.timeout);
   client.set_write_timeout(cfg_.timeout);

@@ -142,6 +142,7 @@ void reference_server::handle_infer(const std::string& body, int& status, std::s
 int reference_server::start(std::string& error) {
   server_ = std::make_unique<httplib::Server>();
   server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
+  server_->set_tcp_nodelay(true);
   server_->Post("/infer", [this](const httplib::Request& req, httplib::Response& res) {
     int status = 500;
     std::string out;

@@ -136,7 +136,7 @@ TEST_CASE("run: an unreadable source file is a config error (exit 2) naming sour
 
 TEST_CASE("usage: --help exits 0 on every subcommand, bad usage exits 2") {
   temp_dir dir;
-  for (auto args : {"--help", "run --help", "validate --help"}) {
+  for (auto args : {"--help", "run --help", "validate --help", "serve-sim --help"}) {
     CAPTURE(args);
     auto r = run_in(dir, sinfer_bin + " " + args);
     CHECK(r.code == 0);
