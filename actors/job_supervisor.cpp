@@ -1,5 +1,7 @@
 #include "actors/job_supervisor.hpp"
 
+#include <cstdlib>
+
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
@@ -107,6 +109,13 @@ void start(supervisor_pointer self) {
             hs.outputs.push_back(out.first);
           hs.connections = m.endpoint_concurrency(i);
           hs.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(m.timeout.attempt);
+          auto key = m.api_key;
+          if (!m.api_key_env.empty())
+            if (auto* v = std::getenv(m.api_key_env.c_str()))
+              key = v;
+          if (!key.empty())
+            hs.headers.emplace_back(m.api_key_header,
+                                    m.api_key_header == "Authorization" ? "Bearer " + key : key);
           backend = std::make_shared<http_json_backend>(std::move(hs));
         } else {
           std::string err;

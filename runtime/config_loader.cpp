@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -417,6 +418,11 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
       m.provider = std::string{p};
   }
   r.string("model", m.model);
+  r.string("api-key", m.api_key);
+  r.string("api-key-env", m.api_key_env);
+  r.string("api-key-header", m.api_key_header);
+  if (!m.api_key.empty() && !m.api_key_env.empty())
+    r.error("api-key-env", "give either api-key or api-key-env, not both");
   object http;
   if (r.sub_object("http", http)) {
     object_reader h{log, http, path + ".http"};
@@ -723,7 +729,11 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
         next = it->second.on_failure == failure_action::fallback ? it->second.fallback : std::string{};
       }
     }
+    if (m.provider != "http-json" && (!m.api_key.empty() || !m.api_key_env.empty()))
+      log.add(path + (m.api_key.empty() ? ".api-key-env" : ".api-key"), "only valid for HTTP providers");
     if (m.provider == "http-json") {
+      if (!m.api_key_env.empty() && std::getenv(m.api_key_env.c_str()) == nullptr)
+        log.add(path + ".api-key-env", "the environment variable " + m.api_key_env + " is not set");
       if (m.input.empty())
         log.add(path + ".input", "missing required key for provider \"http-json\" (model input name -> record "
                                  "field, e.g. {\"text\": \"review\"})");

@@ -14,6 +14,16 @@ model_spec& model_spec::provider(std::string name) {
   return *this;
 }
 
+model_spec& model_spec::api_key(std::string key) {
+  cfg_.api_key = std::move(key);
+  return *this;
+}
+
+model_spec& model_spec::api_key_env(std::string variable) {
+  cfg_.api_key_env = std::move(variable);
+  return *this;
+}
+
 model_spec& model_spec::input(std::string model_input, std::string field) {
   cfg_.input.emplace_back(std::move(model_input), std::move(field));
   return *this;

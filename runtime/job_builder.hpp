@@ -30,6 +30,9 @@ public:
 
   /// The provider: "in-process" (default) or "http-json".
   model_spec& provider(std::string name);
+  /// HTTP providers: the API key, or the environment variable holding it.
+  model_spec& api_key(std::string key);
+  model_spec& api_key_env(std::string variable);
   /// Reads record field `field` as model input `model_input`.
   model_spec& input(std::string model_input, std::string field);
   /// Writes model output `model_output` to record field `field`.

@@ -79,6 +79,12 @@ struct model_config {
   std::string http_path = "/infer";
   std::string http_inputs_field = "inputs";
   std::string http_outputs_field = "outputs";
+  /// HTTP providers: the API key (`api-key`, or read at start from the
+  /// environment variable named by `api-key-env`), sent in `api-key-header`
+  /// (default "Authorization", as "Bearer KEY"). Never logged or printed.
+  std::string api_key;
+  std::string api_key_env;
+  std::string api_key_header = "Authorization";
   /// The registered in-process model (default: the model's own name).
   std::string model;
   /// The JSON text of `options`, passed to the model's factory.

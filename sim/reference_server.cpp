@@ -144,6 +144,12 @@ int reference_server::start(std::string& error) {
   server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
   server_->set_tcp_nodelay(true);
   server_->Post("/infer", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!opts_.api_key.empty() && req.get_header_value("Authorization") != "Bearer " + opts_.api_key) {
+      ++requests_;
+      res.status = 401;
+      res.set_content(error_body("missing or wrong API key"), "application/json");
+      return;
+    }
     int status = 500;
     std::string out;
     bool reset = false;

@@ -54,6 +54,8 @@ struct reference_server_options {
   uint32_t slots = 4;
   std::chrono::microseconds base{0};
   std::chrono::microseconds per_record{0};
+  /// When set, /infer answers 401 unless "Authorization: Bearer KEY".
+  std::string api_key;
 };
 
 class reference_server {

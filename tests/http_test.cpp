@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <set>
 
 #include <arpa/inet.h>
@@ -28,10 +29,12 @@ namespace {
 struct http_run {
   job_report report;
   std::vector<std::string> out, dead;
+  /// Everything the run wrote.
+  std::string files;
 };
 
 http_run run_against(const std::string& url, uint64_t records, milliseconds attempt_timeout = milliseconds{2000},
-                     uint32_t attempts = 3) {
+                     uint32_t attempts = 3, const std::string& key = {}, const std::string& key_env = {}) {
   temp_dir dir;
   auto models = model_registry::with_builtins();
   backoff_config backoff;
@@ -42,11 +45,15 @@ http_run run_against(const std::string& url, uint64_t records, milliseconds atte
   ep.name = "ref";
   breaker_config lenient; // these tests are about calls, not breakers
   lenient.minimum_calls = 1000000;
+  auto spec = model_spec{"m", "remote"};
+  if (!key.empty())
+    spec.api_key(key);
+  if (!key_env.empty())
+    spec.api_key_env(key_env);
   auto cfg = job_builder{"http"}
                .parallelism(2)
                .source_generator(records, R"({"id":"r${i}","text":"${pick:great product|terrible service|it was ok}"})")
-               .model(model_spec{"m", "remote"}
-                        .provider("http-json")
+               .model(spec.provider("http-json")
                         .endpoint(ep)
                         .input("text", "text")
                         .output("label", "sentiment")
@@ -68,6 +75,7 @@ http_run run_against(const std::string& url, uint64_t records, milliseconds atte
   r.report = run_job(cfg, models, opts);
   r.out = read_lines(dir.file("out.jsonl"));
   r.dead = read_lines(dir.file("dead.jsonl"));
+  r.files = read_file(dir.file("out.jsonl")) + read_file(dir.file("dead.jsonl"));
   return r;
 }
 
@@ -210,4 +218,39 @@ TEST_CASE("http-json: decode turns answers into per-record results") {
   }
   auto res = http_json_backend::decode(cfg, 2, 500, R"({"error":"model crashed"})", "", "");
   CHECK(res.error.message == "HTTP 500: model crashed");
+}
+
+TEST_CASE("http-json: the API key goes in the header and nowhere else") {
+  const std::string key = "sk-test-0123456789abcdef";
+  reference_server_options o;
+  o.api_key = key;
+  reference_server server{o};
+  std::string err;
+  REQUIRE(server.start(err) > 0);
+  ::setenv("SINFER_TEST_API_KEY", key.c_str(), 1);
+  // Rows: how the key is given; whether the server accepts it.
+  struct row {
+    const char* name;
+    std::string key, env;
+    bool accepted;
+  };
+  std::vector<row> rows = {
+    {"from the environment", "", "SINFER_TEST_API_KEY", true},
+    {"in the config", key, "", true},
+    {"a wrong key", "sk-wrong-9876543210", "", false},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.name);
+    auto run = run_against(server.url(), 20, milliseconds{2000}, 2, r.key, r.env);
+    check_one_outcome_each(run, 20);
+    CHECK(run.out.size() == (r.accepted ? 20u : 0u));
+    if (!r.accepted)
+      for (auto& line : run.dead)
+        CHECK(line.find("fatal-endpoint: HTTP 401: missing or wrong API key") != std::string::npos);
+    // Neither key appears in anything the run wrote or reported.
+    for (auto& secret : {key, std::string{"sk-wrong-9876543210"}}) {
+      CHECK(run.files.find(secret) == std::string::npos);
+      CHECK(run.report.reason.find(secret) == std::string::npos);
+    }
+  }
 }
