@@ -109,6 +109,7 @@ void start(supervisor_pointer self) {
             hs.outputs.push_back(out.first);
           hs.connections = m.endpoint_concurrency(i);
           hs.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(m.timeout.attempt);
+          hs.ca_file = m.ca_file;
           auto key = m.api_key;
           if (!m.api_key_env.empty())
             if (auto* v = std::getenv(m.api_key_env.c_str()))

@@ -123,6 +123,8 @@ void http_json_backend::work() {
   client.set_connection_timeout(cfg_.timeout);
   client.set_read_timeout(cfg_.timeout);
   client.set_write_timeout(cfg_.timeout);
+  if (!cfg_.ca_file.empty())
+    client.set_ca_cert_path(cfg_.ca_file.c_str());
   httplib::Headers headers;
   for (auto& h : cfg_.headers)
     headers.emplace(h.first, h.second);

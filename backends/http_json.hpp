@@ -46,6 +46,8 @@ struct http_json_settings {
   uint32_t connections = 4;
   /// Socket connect/read/write timeout (the endpoint's timeout.attempt).
   std::chrono::milliseconds timeout{30000};
+  /// HTTPS: a CA bundle (PEM) to trust instead of the system's CAs.
+  std::string ca_file;
   /// Extra request headers (e.g. an API key); never logged.
   std::vector<std::pair<std::string, std::string>> headers;
 };

@@ -421,6 +421,7 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
   r.string("api-key", m.api_key);
   r.string("api-key-env", m.api_key_env);
   r.string("api-key-header", m.api_key_header);
+  r.string("ca-file", m.ca_file);
   if (!m.api_key.empty() && !m.api_key_env.empty())
     r.error("api-key-env", "give either api-key or api-key-env, not both");
   object http;
@@ -732,6 +733,8 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
     if (m.provider != "http-json" && (!m.api_key.empty() || !m.api_key_env.empty()))
       log.add(path + (m.api_key.empty() ? ".api-key-env" : ".api-key"), "only valid for HTTP providers");
     if (m.provider == "http-json") {
+      if (!m.ca_file.empty() && !std::ifstream{m.ca_file})
+        log.add(path + ".ca-file", "cannot read \"" + m.ca_file + "\" (a PEM bundle of CA certificates)");
       if (!m.api_key_env.empty() && std::getenv(m.api_key_env.c_str()) == nullptr)
         log.add(path + ".api-key-env", "the environment variable " + m.api_key_env + " is not set");
       if (m.input.empty())

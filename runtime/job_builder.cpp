@@ -24,6 +24,11 @@ model_spec& model_spec::api_key_env(std::string variable) {
   return *this;
 }
 
+model_spec& model_spec::ca_file(std::string path) {
+  cfg_.ca_file = std::move(path);
+  return *this;
+}
+
 model_spec& model_spec::input(std::string model_input, std::string field) {
   cfg_.input.emplace_back(std::move(model_input), std::move(field));
   return *this;

@@ -33,6 +33,8 @@ public:
   /// HTTP providers: the API key, or the environment variable holding it.
   model_spec& api_key(std::string key);
   model_spec& api_key_env(std::string variable);
+  /// HTTPS: trust this CA bundle (PEM) instead of the system's.
+  model_spec& ca_file(std::string path);
   /// Reads record field `field` as model input `model_input`.
   model_spec& input(std::string model_input, std::string field);
   /// Writes model output `model_output` to record field `field`.

@@ -85,6 +85,8 @@ struct model_config {
   std::string api_key;
   std::string api_key_env;
   std::string api_key_header = "Authorization";
+  /// HTTPS: a CA bundle (PEM) to trust instead of the system's (`ca-file`).
+  std::string ca_file;
   /// The registered in-process model (default: the model's own name).
   std::string model;
   /// The JSON text of `options`, passed to the model's factory.

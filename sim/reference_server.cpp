@@ -21,7 +21,8 @@ reference_server::~reference_server() {
 }
 
 std::string reference_server::url() const {
-  return "http://" + opts_.host + ":" + std::to_string(port_);
+  bool tls = !opts_.cert_file.empty() && !opts_.key_file.empty();
+  return (tls ? "https://" : "http://") + opts_.host + ":" + std::to_string(port_);
 }
 
 void reference_server::inject(fault_plan plan) {
@@ -140,7 +141,16 @@ void reference_server::handle_infer(const std::string& body, int& status, std::s
 }
 
 int reference_server::start(std::string& error) {
-  server_ = std::make_unique<httplib::Server>();
+  if (!opts_.cert_file.empty() && !opts_.key_file.empty()) {
+    auto tls = std::make_unique<httplib::SSLServer>(opts_.cert_file.c_str(), opts_.key_file.c_str());
+    if (!tls->is_valid()) {
+      error = "cannot serve HTTPS with " + opts_.cert_file + " and " + opts_.key_file;
+      return -1;
+    }
+    server_ = std::move(tls);
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
   server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
   server_->set_tcp_nodelay(true);
   server_->Post("/infer", [this](const httplib::Request& req, httplib::Response& res) {

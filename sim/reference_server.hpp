@@ -56,6 +56,9 @@ struct reference_server_options {
   std::chrono::microseconds per_record{0};
   /// When set, /infer answers 401 unless "Authorization: Bearer KEY".
   std::string api_key;
+  /// When both are set, serve HTTPS with this certificate and key (PEM).
+  std::string cert_file;
+  std::string key_file;
 };
 
 class reference_server {

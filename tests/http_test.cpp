@@ -34,7 +34,8 @@ struct http_run {
 };
 
 http_run run_against(const std::string& url, uint64_t records, milliseconds attempt_timeout = milliseconds{2000},
-                     uint32_t attempts = 3, const std::string& key = {}, const std::string& key_env = {}) {
+                     uint32_t attempts = 3, const std::string& key = {}, const std::string& key_env = {},
+                     const std::string& ca = {}) {
   temp_dir dir;
   auto models = model_registry::with_builtins();
   backoff_config backoff;
@@ -50,6 +51,8 @@ http_run run_against(const std::string& url, uint64_t records, milliseconds atte
     spec.api_key(key);
   if (!key_env.empty())
     spec.api_key_env(key_env);
+  if (!ca.empty())
+    spec.ca_file(ca);
   auto cfg = job_builder{"http"}
                .parallelism(2)
                .source_generator(records, R"({"id":"r${i}","text":"${pick:great product|terrible service|it was ok}"})")
@@ -253,4 +256,29 @@ TEST_CASE("http-json: the API key goes in the header and nowhere else") {
       CHECK(run.report.reason.find(secret) == std::string::npos);
     }
   }
+}
+
+TEST_CASE("http-json over HTTPS: a self-signed server is trusted only with its CA file") {
+  temp_dir dir;
+  auto cert = dir.file("cert.pem"), key = dir.file("key.pem");
+  auto cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+             "-keyout '" + key + "' -out '" + cert + "' >/dev/null 2>&1";
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "openssl is needed to make a test certificate (scripts/install-deps.sh)");
+  reference_server_options o;
+  o.cert_file = cert;
+  o.key_file = key;
+  reference_server server{o};
+  std::string err;
+  REQUIRE(server.start(err) > 0);
+  REQUIRE(server.url().rfind("https://", 0) == 0);
+  // Trusting the server's certificate: every record scored.
+  auto ok = run_against(server.url(), 30, milliseconds{2000}, 2, {}, {}, cert);
+  check_one_outcome_each(ok, 30);
+  CHECK(ok.out.size() == 30);
+  // With the system CAs only, verification fails: no call is answered.
+  auto untrusted = run_against(server.url(), 10, milliseconds{2000}, 2);
+  check_one_outcome_each(untrusted, 10);
+  CHECK(untrusted.dead.size() == 10);
+  for (auto& line : untrusted.dead)
+    CHECK_MESSAGE(line.find("no answer: POST https://127.0.0.1:") != std::string::npos, line);
 }
