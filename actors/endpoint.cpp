@@ -28,6 +28,9 @@ struct endpoint_state {
   /// Slots granted to each listener and not yet used by a call; returned
   /// when the listener dies (a restarted batcher must not leak slots).
   std::map<caf::actor_addr, uint32_t> granted;
+  std::unique_ptr<concurrency_limiter> limiter;
+  /// Start time and calls in flight at the start, per call.
+  std::unordered_map<uint64_t, std::pair<caf::actor_clock::time_point, uint32_t>> started;
   /// No grants before this time (Retry-After).
   caf::actor_clock::time_point paused_until{};
   bool resume_armed = false;
@@ -46,9 +49,10 @@ void grant(endpoint_pointer self) {
     }
     return;
   }
-  while (st.busy < st.cfg.concurrency && !st.waiters.empty()) {
+  auto limit = st.limiter->limit();
+  while (st.busy < limit && !st.waiters.empty()) {
     auto& w = st.waiters.front();
-    auto k = std::min(w.wanted, st.cfg.concurrency - st.busy);
+    auto k = std::min(w.wanted, limit - st.busy);
     st.busy += k;
     w.wanted -= k;
     st.granted[w.listener.address()] += k;
@@ -65,6 +69,17 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
   if (i == st.waiting.end())
     return; // answered already (timed out, or the late answer of one)
   auto& c = *st.cfg.counters;
+  auto now = self->clock().now();
+  if (auto s = st.started.find(id); s != st.started.end()) {
+    bool overload = res.error.cls == error_class::rate_limited
+                    || (res.error.cls == error_class::retryable && res.error.message.find("timeout.attempt") != std::string::npos);
+    if (res.error.ok())
+      st.limiter->on_sample(now, now - s->second.first, s->second.second);
+    else if (overload)
+      st.limiter->on_drop(now);
+    st.started.erase(s);
+    c.limit.store(st.limiter->limit(), std::memory_order_relaxed);
+  }
   if (res.error.ok() && !res.names.empty()) {
     c.records_ok.fetch_add(res.values.size() / res.names.size(), std::memory_order_relaxed);
   } else if (!res.error.ok()) {
@@ -94,6 +109,12 @@ void take_grant(endpoint_pointer self, uint32_t n) {
 
 scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpoint_settings cfg) {
   self->state.cfg = std::move(cfg);
+  auto lc = self->state.cfg.limiter;
+  lc.max = self->state.cfg.concurrency;
+  if (lc.kind == limiter_kind::fixed)
+    lc.initial = lc.max;
+  self->state.limiter = std::make_unique<concurrency_limiter>(concurrency_limiter::clamped(lc));
+  self->state.cfg.counters->limit.store(self->state.limiter->limit());
   // A listener that dies gives back the slots it held and its place in line.
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& st = self->state;
@@ -153,6 +174,7 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
       auto rp = self->make_response_promise<call_result>();
       auto id = st.next_id++;
       st.waiting.emplace(id, rp);
+      st.started.emplace(id, std::make_pair(now, static_cast<uint32_t>(st.waiting.size())));
       auto& c = *st.cfg.counters;
       c.calls.fetch_add(1, std::memory_order_relaxed);
       raise_to(c.max_in_flight, c.in_flight.fetch_add(1, std::memory_order_relaxed) + 1);

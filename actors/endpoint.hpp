@@ -28,6 +28,7 @@
 #include <caf/fwd.hpp>
 
 #include "backends/inference_backend.hpp"
+#include "policies/concurrency_limiter.hpp"
 #include "messages/scoring.hpp"
 #include "runtime/job_counters.hpp"
 
@@ -37,8 +38,10 @@ struct endpoint_settings {
   /// "model/endpoint", for messages.
   std::string name;
   std::shared_ptr<inference_backend> backend;
-  /// Calls in flight at once (slots).
+  /// Calls in flight at once (slots): the most, and how the limit adapts
+  /// below it (policies/concurrency_limiter.hpp; `fixed` keeps the most).
   uint32_t concurrency = 16;
+  limiter_config limiter{limiter_kind::fixed};
   std::chrono::nanoseconds latency{0};
   std::chrono::nanoseconds latency_per_record{0};
   /// timeout.attempt.

@@ -132,6 +132,9 @@ void start(supervisor_pointer self) {
         es.name = model_name + "/" + ep.name;
         es.backend = std::move(backend);
         es.concurrency = m.endpoint_concurrency(i);
+        es.limiter.kind = m.limiter;
+        es.limiter.min = m.concurrency_min;
+        es.limiter.initial = m.concurrency_initial;
         es.latency = ep.latency.count() >= 0 ? ep.latency : m.latency;
         es.latency_per_record = ep.latency_per_record.count() >= 0 ? ep.latency_per_record : m.latency_per_record;
         es.attempt_timeout = m.timeout.attempt;

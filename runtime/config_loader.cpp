@@ -254,6 +254,7 @@ const std::vector<std::string> failure_action_names = {"dead-letter", "fail-job"
                                                        "fallback"};
 const std::vector<std::string> jitter_names = {"none", "full", "equal", "decorrelated"};
 const std::vector<std::string> window_names = {"count", "time"};
+const std::vector<std::string> limiter_names = {"fixed", "aimd", "gradient"};
 const std::vector<std::string> restart_names = {"none", "fixed-delay", "exponential-delay", "failure-rate"};
 const std::vector<std::string> known_providers = {"in-process", "http-json", "kserve-v2", "openai"};
 
@@ -449,6 +450,11 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
   if (r.sub_object("concurrency", sub)) {
     object_reader c{log, sub, path + ".concurrency"};
     c.integer("max", 1, 100000, m.concurrency_max);
+    c.choice("limiter", limiter_names, m.limiter);
+    c.integer("min", 1, 100000, m.concurrency_min);
+    c.integer("initial", 1, 100000, m.concurrency_initial);
+    if (m.concurrency_min > m.concurrency_max)
+      c.error("min", "expected at most concurrency.max (" + std::to_string(m.concurrency_max) + ")");
   }
   r.duration("latency", m.latency);
   r.duration("latency-per-record", m.latency_per_record);

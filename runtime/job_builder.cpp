@@ -79,6 +79,13 @@ model_spec& model_spec::concurrency(uint32_t max_calls) {
   return *this;
 }
 
+model_spec& model_spec::limiter(limiter_kind kind, uint32_t min_calls, uint32_t initial) {
+  cfg_.limiter = kind;
+  cfg_.concurrency_min = min_calls;
+  cfg_.concurrency_initial = initial;
+  return *this;
+}
+
 model_spec& model_spec::timeout(std::chrono::nanoseconds attempt, std::chrono::nanoseconds total) {
   cfg_.timeout.attempt = attempt;
   cfg_.timeout.total = total;

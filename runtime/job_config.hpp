@@ -13,6 +13,7 @@
 #include "policies/backoff.hpp"
 #include "policies/batching.hpp"
 #include "policies/circuit_breaker.hpp"
+#include "policies/concurrency_limiter.hpp"
 #include "policies/inflight_table.hpp"
 #include "policies/record_attempts.hpp"
 #include "policies/restart_strategy.hpp"
@@ -106,6 +107,12 @@ struct model_config {
   std::vector<endpoint_config> endpoints;
   /// `concurrency.max`: calls in flight per endpoint, job-wide. Default 16.
   uint32_t concurrency_max = 16;
+  /// `concurrency.limiter`: `fixed` (default: always `concurrency.max`),
+  /// `aimd` or `gradient` (adaptive between `concurrency.min`, default 1,
+  /// and the max, starting at `concurrency.initial`, default 4).
+  limiter_kind limiter = limiter_kind::fixed;
+  uint32_t concurrency_min = 1;
+  uint32_t concurrency_initial = 4;
   /// in-process only: simulated service time of a call of b records,
   /// latency + b * latency-per-record (defaults 0: none).
   std::chrono::nanoseconds latency{0};

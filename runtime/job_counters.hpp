@@ -61,6 +61,8 @@ struct endpoint_counters {
   std::atomic<uint64_t> rate_limited{0};
   /// Records in successful calls.
   std::atomic<uint64_t> records_ok{0};
+  /// The concurrency limit now (the endpoint's slots).
+  std::atomic<uint64_t> limit{0};
   /// Calls in flight now, and the most at once.
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> max_in_flight{0};

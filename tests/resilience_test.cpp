@@ -639,3 +639,64 @@ TEST_CASE("Retry-After holds for slots granted before it and for lingering batch
   CHECK(limited > 0);
   CHECK(violations == 0);
 }
+
+TEST_CASE("concurrency limiter: attempt timeouts shrink an endpoint's slots, good answers grow them") {
+  struct row {
+    const char* name;
+    limiter_kind kind;
+    milliseconds service;
+    uint32_t initial;
+    bool shrinks; // else grows
+  };
+  std::vector<row> rows = {
+    {"aimd, every call times out", limiter_kind::aimd, milliseconds{5000}, 8, true},
+    {"aimd, fast answers at saturation", limiter_kind::aimd, milliseconds{2}, 2, false},
+    {"fixed stays at the max", limiter_kind::fixed, milliseconds{5000}, 8, false},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.name);
+    temp_dir dir;
+    auto models = model_registry::with_builtins();
+    breaker_config lenient;
+    lenient.minimum_calls = 1000000;
+    backoff_config backoff;
+    backoff.initial = milliseconds{10};
+    auto cfg = job_builder{"limits"}
+                 .parallelism(2)
+                 .source_generator(r.shrinks ? 200 : 5000, R"({"id":"r${i}","text":"good"})")
+                 .model(model_spec{"m", "keyword-classifier"}
+                          .latency(r.service)
+                          .concurrency(8)
+                          .limiter(r.kind, 1, r.initial)
+                          .batch({4, milliseconds{0}, 0})
+                          .timeout(milliseconds{100}, seconds{0})
+                          .retry(1, backoff)
+                          .subtask_breaker(lenient)
+                          .job_breaker(lenient))
+                 .stage("m")
+                 .sink_jsonl(dir.file("out.jsonl"))
+                 .dead_letter(dir.file("dead.jsonl"))
+                 .build(models);
+    uint64_t lowest = 1000, highest = 0;
+    auto run = run_virtual(cfg, models, [&](const job_counters& c, nanoseconds) {
+      for (auto& kv : c.endpoints()) {
+        if (kv.second->limit.load() == 0)
+          continue; // the endpoint has not started yet
+        lowest = std::min<uint64_t>(lowest, kv.second->limit.load());
+        highest = std::max<uint64_t>(highest, kv.second->limit.load());
+      }
+    });
+    REQUIRE(run.report.ok);
+    MESSAGE("limit between " << lowest << " and " << highest);
+    if (r.kind == limiter_kind::fixed) {
+      CHECK(lowest == 8);
+      CHECK(highest == 8);
+    } else if (r.shrinks) {
+      CHECK(highest == 8);
+      CHECK(lowest < 4);
+    } else {
+      CHECK(lowest == 2);
+      CHECK(highest == 8);
+    }
+  }
+}
