@@ -697,6 +697,29 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
     if (cfg.models.count(cfg.stages[i]) == 0)
       log.add("stages[" + std::to_string(i) + "]",
               "no model named \"" + cfg.stages[i] + "\" in models" + did_you_mean(cfg.stages[i], model_names));
+  // What every provider's outputs must satisfy: default values name output
+  // fields, and no two outputs write the same field.
+  auto check_outputs = [&](const model_config& m, const std::string& path) {
+    for (auto& dv : m.default_value) {
+      bool written = false;
+      for (auto& out : m.output)
+        written = written || out.second == dv.first;
+      if (!written) {
+        std::vector<std::string> fields;
+        for (auto& out : m.output)
+          fields.push_back(out.second);
+        log.add(path + ".default-value." + dv.first,
+                "not an output field of this model" + did_you_mean(dv.first, fields));
+      }
+    }
+    std::map<std::string, std::string> writer_of;
+    for (auto& out : m.output) {
+      auto [it, fresh] = writer_of.emplace(out.second, out.first);
+      if (!fresh)
+        log.add(path + ".output." + out.first, "writes field \"" + out.second + "\", which output \""
+                                                 + it->second + "\" already writes");
+    }
+  };
   for (auto& kv : cfg.models) {
     auto& m = kv.second;
     auto path = "models." + kv.first;
@@ -753,13 +776,7 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
         if (m.endpoints[i].url.empty())
           log.add(path + ".endpoints[" + std::to_string(i) + "].url",
                   "missing required key for provider \"http-json\" (the server's base URL)");
-      std::map<std::string, std::string> writer_of;
-      for (auto& out : m.output) {
-        auto [it, fresh] = writer_of.emplace(out.second, out.first);
-        if (!fresh)
-          log.add(path + ".output." + out.first, "writes field \"" + out.second + "\", which output \""
-                                                   + it->second + "\" already writes");
-      }
+      check_outputs(m, path);
       continue;
     }
     if (m.provider != "in-process") {
@@ -819,25 +836,7 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
     if (m.output.empty())
       for (auto& name : made.outputs)
         m.output.emplace_back(name, name);
-    for (auto& dv : m.default_value) {
-      bool written = false;
-      for (auto& out : m.output)
-        written = written || out.second == dv.first;
-      if (!written) {
-        std::vector<std::string> fields;
-        for (auto& out : m.output)
-          fields.push_back(out.second);
-        log.add(path + ".default-value." + dv.first,
-                "not an output field of this model" + did_you_mean(dv.first, fields));
-      }
-    }
-    std::map<std::string, std::string> writer_of;
-    for (auto& out : m.output) {
-      auto [it, fresh] = writer_of.emplace(out.second, out.first);
-      if (!fresh)
-        log.add(path + ".output." + out.first, "writes field \"" + out.second + "\", which output \""
-                                                 + it->second + "\" already writes");
-    }
+    check_outputs(m, path);
   }
   return std::move(log.lines);
 }
