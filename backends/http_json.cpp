@@ -1,6 +1,7 @@
 #include "backends/http_json.hpp"
 
 #include <ctime>
+#include <thread>
 
 #include <httplib.h>
 #include <simdjson.h>
@@ -10,29 +11,48 @@
 
 namespace sinfer {
 
-http_json_backend::http_json_backend(http_json_settings settings) : cfg_(std::move(settings)) {
+http_json_backend::http_json_backend(http_json_settings settings)
+  : cfg_(std::move(settings)), pool_(std::make_shared<pool>()) {
+  pool_->cfg = cfg_;
   auto n = std::max<uint32_t>(1, cfg_.connections);
   for (uint32_t i = 0; i < n; ++i)
-    workers_.emplace_back([this] { work(); });
+    std::thread{work, pool_}.detach();
 }
 
 http_json_backend::~http_json_backend() {
+  std::deque<job> left;
   {
-    std::lock_guard<std::mutex> guard{mutex_};
-    stopping_ = true;
+    std::lock_guard<std::mutex> guard{pool_->mutex};
+    pool_->stopping = true;
+    left.swap(pool_->queue);
   }
-  ready_.notify_all();
-  for (auto& t : workers_)
-    t.join();
+  pool_->ready.notify_all();
+  for (auto& j : left)
+    j.done(decode(cfg_, j.rows, 0, {}, {}, "the endpoint stopped before the call was sent"));
 }
 
 void http_json_backend::infer(const call_request& req, completion done) {
-  job j{encode(cfg_, req), req.rows, std::move(done)};
+  job j{encode(cfg_, req), req.rows, std::move(done), std::chrono::steady_clock::now() + cfg_.timeout};
   {
-    std::lock_guard<std::mutex> guard{mutex_};
-    queue_.push_back(std::move(j));
+    std::lock_guard<std::mutex> guard{pool_->mutex};
+    pool_->queue.push_back(std::move(j));
   }
-  ready_.notify_one();
+  pool_->ready.notify_one();
+}
+
+std::string http_json_backend::scrub(const http_json_settings& cfg, std::string text) {
+  for (auto& h : cfg.headers) {
+    for (auto secret : {std::string_view{h.second}, std::string_view{h.second}.substr(
+                                                      h.second.rfind("Bearer ", 0) == 0 ? 7 : h.second.size())}) {
+      if (secret.size() < 4)
+        continue;
+      for (auto i = text.find(secret); i != std::string::npos; i = text.find(secret, i))
+        text.replace(i, secret.size(), "***");
+    }
+  }
+  if (text.size() > 300)
+    text = text.substr(0, 297) + "...";
+  return text;
 }
 
 std::string http_json_backend::encode(const http_json_settings& cfg, const call_request& req) {
@@ -69,7 +89,8 @@ call_result http_json_backend::decode(const http_json_settings& cfg, uint32_t ro
     std::string_view text;
     if (json && root["error"].get(text) == simdjson::SUCCESS)
       msg = std::string{text};
-    res.error = classify_http(status, retry_after, static_cast<int64_t>(std::time(nullptr)), msg);
+    // A server may echo what it was sent: never pass a key on.
+    res.error = classify_http(status, retry_after, static_cast<int64_t>(std::time(nullptr)), scrub(cfg, msg));
     return res;
   }
   auto bad = [&](const std::string& why) {
@@ -114,37 +135,44 @@ call_result http_json_backend::decode(const http_json_settings& cfg, uint32_t ro
   return res;
 }
 
-void http_json_backend::work() {
-  httplib::Client client{cfg_.url};
+void http_json_backend::work(std::shared_ptr<pool> p) {
+  auto& cfg = p->cfg;
+  httplib::Client client{cfg.url};
   client.set_keep_alive(true);
   // Headers and body go out in two writes: without this, Nagle and delayed
   // ACKs add ~40 ms to every call.
   client.set_tcp_nodelay(true);
-  client.set_connection_timeout(cfg_.timeout);
-  client.set_read_timeout(cfg_.timeout);
-  client.set_write_timeout(cfg_.timeout);
-  if (!cfg_.ca_file.empty())
-    client.set_ca_cert_path(cfg_.ca_file.c_str());
+  client.set_connection_timeout(cfg.timeout);
+  client.set_read_timeout(cfg.timeout);
+  client.set_write_timeout(cfg.timeout);
+  if (!cfg.ca_file.empty())
+    client.set_ca_cert_path(cfg.ca_file.c_str());
   httplib::Headers headers;
-  for (auto& h : cfg_.headers)
+  for (auto& h : cfg.headers)
     headers.emplace(h.first, h.second);
   for (;;) {
     job j;
     {
-      std::unique_lock<std::mutex> lock{mutex_};
-      ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_ && queue_.empty())
+      std::unique_lock<std::mutex> lock{p->mutex};
+      p->ready.wait(lock, [&] { return p->stopping || !p->queue.empty(); });
+      if (p->stopping)
         return;
-      j = std::move(queue_.front());
-      queue_.pop_front();
+      j = std::move(p->queue.front());
+      p->queue.pop_front();
     }
-    auto answer = client.Post(cfg_.path.c_str(), headers, j.body, "application/json");
-    if (!answer) {
-      auto why = httplib::to_string(answer.error());
-      j.done(decode(cfg_, j.rows, 0, {}, {}, "POST " + cfg_.url + cfg_.path + ": " + why));
+    if (std::chrono::steady_clock::now() >= j.deadline) {
+      // The endpoint gave up on this call while it waited here: do not send
+      // it (the server would do the work twice once the record retries).
+      j.done(decode(cfg, j.rows, 0, {}, {}, "not sent: timeout.attempt passed while it waited for a connection"));
       continue;
     }
-    j.done(decode(cfg_, j.rows, answer->status, answer->body, answer->get_header_value("Retry-After"), {}));
+    auto answer = client.Post(cfg.path.c_str(), headers, j.body, "application/json");
+    if (!answer) {
+      auto why = httplib::to_string(answer.error());
+      j.done(decode(cfg, j.rows, 0, {}, {}, "POST " + cfg.url + cfg.path + ": " + why));
+      continue;
+    }
+    j.done(decode(cfg, j.rows, answer->status, answer->body, answer->get_header_value("Retry-After"), {}));
   }
 }
 

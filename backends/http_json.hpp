@@ -14,7 +14,11 @@
 ///
 /// Never blocks its caller: `infer` queues the call for a pool of
 /// connection workers, threads that each keep one keep-alive client; `done`
-/// runs on a worker thread. No CAF here.
+/// runs on a worker thread. A call still queued when its timeout has passed
+/// is not sent (the endpoint has answered for it already). Destroying the
+/// backend never waits: queued calls fail at once, the workers finish their
+/// current request on their own and end (they own what they use, so the
+/// last reference may even be dropped inside a `done` callback). No CAF here.
 
 #include <chrono>
 #include <condition_variable>
@@ -22,7 +26,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -71,20 +74,28 @@ public:
   /// The request body for a batch (exposed for tests).
   static std::string encode(const http_json_settings& cfg, const call_request& req);
 
+  /// Replaces every header value (the API key) in `text` with "***".
+  static std::string scrub(const http_json_settings& cfg, std::string text);
+
 private:
   struct job {
     std::string body;
     uint32_t rows;
     completion done;
+    std::chrono::steady_clock::time_point deadline;
   };
-  void work();
+  /// What the workers share with the backend, owned by all of them.
+  struct pool {
+    http_json_settings cfg;
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::deque<job> queue;
+    bool stopping = false;
+  };
+  static void work(std::shared_ptr<pool> p);
 
   http_json_settings cfg_;
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<job> queue_;
-  bool stopping_ = false;
-  std::vector<std::thread> workers_;
+  std::shared_ptr<pool> pool_;
 };
 
 } // namespace sinfer

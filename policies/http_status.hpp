@@ -14,6 +14,10 @@
 /// - 401, 403 (auth) and 404 (no such model or route): fatal for the
 ///   endpoint: every record would fail the same way there.
 /// - other 4xx: fatal for the record (the request itself is bad).
+/// - 1xx and 3xx (e.g. a redirect to https, which is not followed): fatal
+///   for the endpoint (its URL is wrong for every record).
+/// Retry-After is capped at `max_retry_after` (10 min): a server's typo
+/// must not pause an endpoint for years.
 /// Pure: the wall-clock time needed for an HTTP-date Retry-After is an
 /// argument.
 
@@ -85,6 +89,8 @@ inline std::optional<std::chrono::milliseconds> parse_retry_after(std::string_vi
 
 /// Classifies an HTTP exchange. `status` 0 means no answer (`message` says
 /// why); `retry_after` is the header's value (empty when absent).
+constexpr std::chrono::milliseconds max_retry_after{10 * 60 * 1000};
+
 inline call_error classify_http(int status, std::string_view retry_after, int64_t now_unix_seconds,
                                 std::string message) {
   using std::chrono::milliseconds;
@@ -96,13 +102,15 @@ inline call_error classify_http(int status, std::string_view retry_after, int64_
   if (status == 0)
     return call_error{error_class::retryable, text("no answer"), milliseconds{0}};
   auto wait = retry_after.empty() ? std::nullopt : parse_retry_after(retry_after, now_unix_seconds);
+  if (wait && *wait > max_retry_after)
+    wait = max_retry_after;
   if (status == 429)
     return call_error{error_class::rate_limited, text(""), wait.value_or(milliseconds{1000})};
   if (status == 503 && wait)
     return call_error{error_class::rate_limited, text(""), *wait};
   if (status == 408 || status >= 500)
     return call_error{error_class::retryable, text(""), milliseconds{0}};
-  if (status == 401 || status == 403 || status == 404)
+  if (status == 401 || status == 403 || status == 404 || status < 200 || (status >= 300 && status < 400))
     return call_error{error_class::fatal_endpoint, text(""), milliseconds{0}};
   return call_error{error_class::fatal_record, text(""), milliseconds{0}};
 }

@@ -97,14 +97,15 @@ public:
     log_.add(path(key), msg);
   }
 
-  void string(std::string_view key, std::string& out, bool non_empty = true) {
+  /// `secret`: the value is never repeated in a message (API keys).
+  void string(std::string_view key, std::string& out, bool non_empty = true, bool secret = false) {
     element e;
     if (!get(key, e))
       return;
     std::string_view s;
     if (e.get(s) || (non_empty && s.empty())) {
-      error(key, std::string{"expected a "} + (non_empty ? "non-empty " : "") + "string, got "
-                   + shown(e));
+      error(key, std::string{"expected a "} + (non_empty ? "non-empty " : "") + "string"
+                   + (secret ? std::string{" (value not shown)"} : ", got " + shown(e)));
       return;
     }
     out = std::string{s};
@@ -344,6 +345,20 @@ void read_breaker(error_log& log, object obj, const std::string& path, breaker_c
     r.error("max-open-duration", "expected at least open-duration");
 }
 
+/// Why `url` cannot be an endpoint's base URL (empty: it can). The URL is
+/// not repeated when it may hold credentials.
+std::string url_problem(const std::string& url) {
+  auto scheme = url.rfind("http://", 0) == 0 ? 7 : url.rfind("https://", 0) == 0 ? 8 : 0;
+  auto authority = url.substr(scheme);
+  if (authority.find('@') != std::string::npos)
+    return "credentials in a URL are not supported (use api-key or api-key-env); URL not shown";
+  if (scheme == 0)
+    return "expected a URL starting with http:// or https://, got \"" + url + "\"";
+  if (authority.empty() || authority.find_first_of("/?#") != std::string::npos)
+    return "expected scheme://host:port with no path (the path is http.path), got \"" + url + "\"";
+  return {};
+}
+
 void read_endpoints(error_log& log, element e, const std::string& path, model_config& m) {
   simdjson::dom::array arr;
   if (e.get(arr)) {
@@ -366,8 +381,10 @@ void read_endpoints(error_log& log, element e, const std::string& path, model_co
       continue;
     }
     if (!ep.url.empty()) {
-      if (ep.url.rfind("http://", 0) != 0 && ep.url.rfind("https://", 0) != 0)
-        log.add(at, "expected a URL starting with http:// or https://, got \"" + ep.url + "\"");
+      if (auto why = url_problem(ep.url); !why.empty()) {
+        log.add(at, why);
+        ep.url = "http://invalid";
+      }
       ep.name = ep.url.substr(ep.url.find("//") + 2);
       if (!names.insert(ep.name).second)
         log.add(at, "another endpoint of this model is already named \"" + ep.name + "\"");
@@ -377,8 +394,12 @@ void read_endpoints(error_log& log, element e, const std::string& path, model_co
     }
     object_reader r{log, obj, at};
     r.string("url", ep.url);
-    if (!ep.url.empty() && ep.url.rfind("http://", 0) != 0 && ep.url.rfind("https://", 0) != 0)
-      r.error("url", "expected a URL starting with http:// or https://, got \"" + ep.url + "\"");
+    if (!ep.url.empty()) {
+      if (auto why = url_problem(ep.url); !why.empty()) {
+        r.error("url", why);
+        ep.url = "http://invalid";
+      }
+    }
     r.string("name", ep.name);
     if (ep.name.empty() && !ep.url.empty())
       ep.name = ep.url.substr(ep.url.find("//") + 2);
@@ -419,7 +440,7 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
       m.provider = std::string{p};
   }
   r.string("model", m.model);
-  r.string("api-key", m.api_key);
+  r.string("api-key", m.api_key, true, true);
   r.string("api-key-env", m.api_key_env);
   r.string("api-key-header", m.api_key_header);
   r.string("ca-file", m.ca_file);
@@ -764,8 +785,15 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
     if (m.provider == "http-json") {
       if (!m.ca_file.empty() && !std::ifstream{m.ca_file})
         log.add(path + ".ca-file", "cannot read \"" + m.ca_file + "\" (a PEM bundle of CA certificates)");
-      if (!m.api_key_env.empty() && std::getenv(m.api_key_env.c_str()) == nullptr)
-        log.add(path + ".api-key-env", "the environment variable " + m.api_key_env + " is not set");
+      if (!m.api_key_env.empty() && std::getenv(m.api_key_env.c_str()) == nullptr) {
+        // Echo the name only if it looks like one (never a pasted key).
+        bool name_like = m.api_key_env.size() <= 64;
+        for (char c : m.api_key_env)
+          name_like = name_like && ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
+        log.add(path + ".api-key-env", name_like ? "the environment variable " + m.api_key_env + " is not set"
+                                                 : std::string{"expected the name of a set environment variable "
+                                                               "(upper case, digits, _; value not shown)"});
+      }
       if (m.input.empty())
         log.add(path + ".input", "missing required key for provider \"http-json\" (model input name -> record "
                                  "field, e.g. {\"text\": \"review\"})");

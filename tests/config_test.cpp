@@ -276,6 +276,14 @@ TEST_CASE("resilience keys: bad values name the key path") {
      "models.m.endpoints: missing required key for provider \"http-json\""},
     {R"("provider": "http-json", "endpoints": ["ftp://x"], "input": {"text": "t"}, "output": {"label": "l"})",
      "models.m.endpoints[0]: expected a URL starting with http:// or https://"},
+    {R"("provider": "http-json", "endpoints": ["http://h:1/v1"], "input": {"text": "t"}, "output": {"label": "l"})",
+     "models.m.endpoints[0]: expected scheme://host:port with no path (the path is http.path)"},
+    {R"("provider": "http-json", "endpoints": [{"url": "https://user:sk-secret@h:1"}], "input": {"t": "t"},
+        "output": {"l": "l"})", "models.m.endpoints[0].url: credentials in a URL are not supported"},
+    {R"("provider": "http-json", "endpoints": ["http://h:1"], "input": {"t": "t"}, "output": {"l": "l"},
+        "api-key": ["sk-secret"])", "models.m.api-key: expected a non-empty string (value not shown)"},
+    {R"("provider": "http-json", "endpoints": ["http://h:1"], "input": {"t": "t"}, "output": {"l": "l"},
+        "api-key-env": "sk-secret-pasted-here")", "models.m.api-key-env: expected the name of a set environment variable"},
     {R"("provider": "http-json", "endpoints": ["http://127.0.0.1:1"], "output": {"label": "l"})",
      "models.m.input: missing required key for provider \"http-json\""},
     {R"("provider": "http-json", "endpoints": [{"name": "a"}], "input": {"t": "t"}, "output": {"l": "l"})",
@@ -302,6 +310,7 @@ TEST_CASE("resilience keys: bad values name the key path") {
       all += e + "\n";
     CAPTURE(all);
     CHECK(has_line(res.errors, std::string{"job.json: "} + r.expected));
+    CHECK(all.find("sk-secret") == std::string::npos);
   }
 }
 

@@ -40,6 +40,11 @@ TEST_CASE("http: status codes and failures to answer map to error classes") {
     {400, "", error_class::fatal_record, 0},
     {413, "", error_class::fatal_record, 0},
     {422, "", error_class::fatal_record, 0},
+    {301, "", error_class::fatal_endpoint, 0},         // redirects are not followed: the URL is wrong
+    {308, "", error_class::fatal_endpoint, 0},
+    {100, "", error_class::fatal_endpoint, 0},
+    {429, "9999999999", error_class::rate_limited, 600000}, // capped at 10 min
+    {503, "Fri, 01 Jan 2100 00:00:00 GMT", error_class::rate_limited, 600000},
   };
   for (auto& r : rows) {
     CAPTURE(r.status);
