@@ -86,7 +86,7 @@ void reference_server::handle_infer(const std::string& body, int& status, std::s
   // Service time: wait for a slot, hold it for base + b * per_record.
   {
     std::unique_lock<std::mutex> lock{mutex_};
-    slot_free_.wait(lock, [&] { return busy_ < opts_.slots; });
+    slot_free_.wait(lock, [&] { return stopping_ || busy_ < opts_.slots; });
     ++busy_;
   }
   ++in_flight_;
@@ -95,8 +95,11 @@ void reference_server::handle_infer(const std::string& body, int& status, std::s
     service = std::chrono::duration_cast<std::chrono::microseconds>(service * fault.slowdown);
   if (fault.kind == fault_plan::hang)
     service += std::chrono::duration_cast<std::chrono::microseconds>(fault.hang_for);
-  if (service.count() > 0)
-    std::this_thread::sleep_for(service);
+  if (service.count() > 0) {
+    // Sleep for the service time, but not past a stop.
+    std::unique_lock<std::mutex> lock{mutex_};
+    stopped_.wait_for(lock, service, [&] { return stopping_; });
+  }
   {
     std::lock_guard<std::mutex> lock{mutex_};
     --busy_;
@@ -239,6 +242,12 @@ bool reference_server::run(std::string& error) {
 }
 
 void reference_server::stop() {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    stopping_ = true;
+  }
+  stopped_.notify_all();
+  slot_free_.notify_all();
   if (server_)
     server_->stop();
   if (thread_.joinable())

@@ -101,6 +101,9 @@ private:
   int port_ = -1;
   std::mutex mutex_;
   std::condition_variable slot_free_;
+  /// Wakes sleeping handlers (service time, hangs) when the server stops.
+  std::condition_variable stopped_;
+  bool stopping_ = false;
   uint32_t busy_ = 0;
   fault_plan fault_;
   std::atomic<uint64_t> requests_{0};
