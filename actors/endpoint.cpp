@@ -71,8 +71,7 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
   auto& c = *st.cfg.counters;
   auto now = self->clock().now();
   if (auto s = st.started.find(id); s != st.started.end()) {
-    bool overload = res.error.cls == error_class::rate_limited
-                    || (res.error.cls == error_class::retryable && res.error.message.find("timeout.attempt") != std::string::npos);
+    bool overload = res.error.cls == error_class::rate_limited || res.error.timed_out;
     if (res.error.ok())
       st.limiter->on_sample(now, now - s->second.first, s->second.second);
     else if (overload)
@@ -216,7 +215,7 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(st.cfg.attempt_timeout).count();
       res.error = call_error{error_class::retryable,
                              st.cfg.name + ": no answer within timeout.attempt (" + std::to_string(ms) + " ms)",
-                             std::chrono::milliseconds{0}};
+                             std::chrono::milliseconds{0}, true};
       finish(self, id, std::move(res));
     },
     [=](tick_atom) {

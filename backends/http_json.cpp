@@ -166,10 +166,17 @@ void http_json_backend::work(std::shared_ptr<pool> p) {
       j.done(decode(cfg, j.rows, 0, {}, {}, "not sent: timeout.attempt passed while it waited for a connection"));
       continue;
     }
+    auto sent = std::chrono::steady_clock::now();
     auto answer = client.Post(cfg.path.c_str(), headers, j.body, "application/json");
     if (!answer) {
       auto why = httplib::to_string(answer.error());
-      j.done(decode(cfg, j.rows, 0, {}, {}, "POST " + cfg.url + cfg.path + ": " + why));
+      auto res = decode(cfg, j.rows, 0, {}, {}, "POST " + cfg.url + cfg.path + ": " + why);
+      // A read error after (nearly) the whole timeout is the socket timeout,
+      // not a reset: tell the limiter.
+      res.error.timed_out = answer.error() == httplib::Error::ConnectionTimeout
+                            || (answer.error() == httplib::Error::Read
+                                && std::chrono::steady_clock::now() - sent >= cfg.timeout * 9 / 10);
+      j.done(std::move(res));
       continue;
     }
     j.done(decode(cfg, j.rows, answer->status, answer->body, answer->get_header_value("Retry-After"), {}));

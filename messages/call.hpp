@@ -40,6 +40,9 @@ struct call_error {
   std::string message;
   /// For rate_limited: the server's Retry-After, else zero.
   std::chrono::milliseconds retry_after{0};
+  /// The call got no answer in time (timeout.attempt, or a socket timeout):
+  /// an overload signal for the endpoint's concurrency limiter.
+  bool timed_out = false;
 
   bool ok() const noexcept {
     return cls == error_class::none;
@@ -48,7 +51,7 @@ struct call_error {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, call_error& x) {
-  return f(x.cls, x.message, x.retry_after);
+  return f(x.cls, x.message, x.retry_after, x.timed_out);
 }
 
 /// The inputs of one batch, row-major: `values[row * names.size() + col]`.
