@@ -343,6 +343,16 @@ std::string attempts_text(const held_record& h) {
   return std::to_string(n) + (n == 1 ? " attempt" : " attempts");
 }
 
+/// The record stops trying: its failure is its last error, with the
+/// attempts made and, when given, why no further attempt follows.
+void fail_after_attempts(operator_pointer self, uint64_t ticket, held_record& h, const char* reason = nullptr) {
+  auto& e = h.att.last_error;
+  std::string why = std::string{to_string(e.cls)} + ": " + e.message;
+  if (e.cls != error_class::fatal_record)
+    why += " (after " + attempts_text(h) + (reason != nullptr ? std::string{"; "} + reason : std::string{}) + ")";
+  take_failure_action(self, ticket, h, why, false);
+}
+
 /// A retry of `h` was granted by the budget at `now`: backoff with jitter,
 /// at least Retry-After, unless timeout.total would pass first.
 void schedule_retry_of(operator_pointer self, uint64_t ticket, held_record& h, caf::actor_clock::time_point now) {
@@ -354,11 +364,7 @@ void schedule_retry_of(operator_pointer self, uint64_t ticket, held_record& h, c
   auto backoff = backoff_delay(model.backoff, retry_number, h.att.last_backoff, *link.rng);
   auto when = earliest_retry(now, backoff, h.retry_after);
   if (!schedule_retry(h.att, when, backoff)) {
-    auto& e = h.att.last_error;
-    take_failure_action(self, ticket, h,
-                        std::string{to_string(e.cls)} + ": " + e.message + " (after " + attempts_text(h)
-                          + "; timeout.total would pass before the next retry)",
-                        false);
+    fail_after_attempts(self, ticket, h, "timeout.total would pass before the next retry");
     return;
   }
   st.timers.push(when, timer_key{ticket, h.att.attempt});
@@ -396,13 +402,9 @@ void on_scored(operator_pointer self, item_result& r, const std::string* values)
       write_outputs(self, *h, link, values);
       complete(self, r.ticket, *h);
       return;
-    case attempt_action::fail: {
-      std::string why = std::string{to_string(r.error.cls)} + ": " + r.error.message;
-      if (r.error.cls != error_class::fatal_record)
-        why += " (after " + attempts_text(*h) + ")";
-      take_failure_action(self, r.ticket, *h, why, false);
+    case attempt_action::fail:
+      fail_after_attempts(self, r.ticket, *h);
       return;
-    }
     case attempt_action::retry: {
       h->avoid = r.endpoint;
       h->retry_after = r.error.retry_after;
@@ -412,10 +414,7 @@ void on_scored(operator_pointer self, item_result& r, const std::string* values)
           // Out of tokens (retries are a fixed share of first attempts):
           // waiting could last for ever, so the record fails now.
           give_up(h->att);
-          take_failure_action(self, r.ticket, *h,
-                              std::string{to_string(r.error.cls)} + ": " + r.error.message + " (after "
-                                + attempts_text(*h) + "; retry budget exhausted)",
-                              false);
+          fail_after_attempts(self, r.ticket, *h, "retry budget exhausted");
           return;
         }
         // The concurrency cap refuses for now: a retry in flight will end
@@ -457,11 +456,7 @@ void drain_budget_waiting(operator_pointer self) {
         // No retry in flight to wait for: the tokens are short.
         link.budget_waiting.pop_front();
         give_up(h->att);
-        auto& e = h->att.last_error;
-        take_failure_action(self, ticket, *h,
-                            std::string{to_string(e.cls)} + ": " + e.message + " (after " + attempts_text(*h)
-                              + "; retry budget exhausted)",
-                            false);
+        fail_after_attempts(self, ticket, *h, "retry budget exhausted");
         continue;
       }
       link.budget_waiting.pop_front();

@@ -18,6 +18,7 @@
 #include "runtime/job_builder.hpp"
 #include "runtime/job_runner.hpp"
 #include "sim/reference_server.hpp"
+#include "tests/job_helpers.hpp"
 #include "tests/test_util.hpp"
 
 using namespace sinfer;
@@ -38,14 +39,11 @@ http_run run_against(const std::string& url, uint64_t records, milliseconds atte
                      const std::string& ca = {}) {
   temp_dir dir;
   auto models = model_registry::with_builtins();
-  backoff_config backoff;
-  backoff.initial = milliseconds{10};
-  backoff.max = milliseconds{50};
+  auto backoff = quick_backoff(milliseconds{10}, milliseconds{50});
   endpoint_config ep;
   ep.url = url;
   ep.name = "ref";
-  breaker_config lenient; // these tests are about calls, not breakers
-  lenient.minimum_calls = 1000000;
+  auto lenient = never_opens();
   auto spec = model_spec{"m", "remote"};
   if (!key.empty())
     spec.api_key(key);

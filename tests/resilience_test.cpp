@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "runtime/job_builder.hpp"
+#include "tests/job_helpers.hpp"
 #include "tests/test_util.hpp"
 #include "tests/virtual_job.hpp"
 
@@ -146,9 +147,7 @@ outage_figures run_outage(bool two_tier) {
   subtask.open_duration = milliseconds{500};
   subtask.half_open_probes = 3;
   breaker_config job = subtask;
-  backoff_config backoff;
-  backoff.initial = milliseconds{20};
-  backoff.max = milliseconds{200};
+  auto backoff = quick_backoff(milliseconds{20}, milliseconds{200});
   auto cfg = job_builder{"outage"}
                .parallelism(8)
                .source_generator(16000, R"({"id":"${i}","text":"${pick:good|bad|fine}"})", 2000.0)
@@ -217,8 +216,7 @@ TEST_CASE("429 storm with Retry-After: no call before it expires, attempts withi
   s->faults.push_back({"a", seconds{1}, seconds{3}, fault::rate_limited, milliseconds{400}});
   auto models = model_registry::with_builtins();
   register_scripted(models, s);
-  backoff_config backoff;
-  backoff.initial = milliseconds{10};
+  auto backoff = quick_backoff(milliseconds{10});
   const uint64_t records = 4000;
   auto cfg = job_builder{"storm"}
                .parallelism(4)
@@ -278,12 +276,9 @@ TEST_CASE("timeouts: attempt timeouts and late answers give each record exactly 
     CAPTURE(r.name);
     temp_dir dir;
     auto models = model_registry::with_builtins();
-    backoff_config backoff;
-    backoff.initial = milliseconds{10};
-    backoff.jitter = jitter_mode::none;
+    auto backoff = quick_backoff(milliseconds{10}, std::chrono::seconds{10}, jitter_mode::none);
     // Breakers that never open: each attempt's outcome is the endpoint's.
-    breaker_config lenient;
-    lenient.minimum_calls = 1000000;
+    auto lenient = never_opens();
     auto cfg = job_builder{"timeouts"}
                  .parallelism(2)
                  .source_generator(40, R"({"id":"r${i}","text":"good"})", 100.0)
@@ -376,8 +371,7 @@ TEST_CASE("failure actions: default-value writes the configured outputs, fallbac
   s->faults.push_back({"dead", seconds{0}, seconds{1000}, fault::error, {}});
   auto models = model_registry::with_builtins();
   register_scripted(models, s);
-  backoff_config backoff;
-  backoff.initial = milliseconds{5};
+  auto backoff = quick_backoff(milliseconds{5});
   struct row {
     const char* name;
     bool fallback;
@@ -526,10 +520,8 @@ TEST_CASE("retry budget out of tokens: records fail at once instead of waiting f
     s->faults.push_back({"a", seconds{0}, seconds{1000}, fault::error, {}});
     auto models = model_registry::with_builtins();
     register_scripted(models, s);
-    backoff_config backoff;
-    backoff.initial = milliseconds{10};
-    breaker_config lenient;
-    lenient.minimum_calls = 1000000;
+    auto backoff = quick_backoff(milliseconds{10});
+    auto lenient = never_opens();
     auto cfg = job_builder{"budget"}
                  .parallelism(1)
                  .source_generator(4, R"({"id":"r${i}","text":"x"})")
@@ -569,9 +561,7 @@ TEST_CASE("job breaker: probes go to the subtasks that use the endpoint, and it 
   subtask.window_calls = 20;
   subtask.open_duration = milliseconds{500};
   breaker_config job = subtask;
-  backoff_config backoff;
-  backoff.initial = milliseconds{20};
-  backoff.max = milliseconds{200};
+  auto backoff = quick_backoff(milliseconds{20}, milliseconds{200});
   // Every record has the same key: one subtask of 8 does all the work.
   auto cfg = job_builder{"skew"}
                .parallelism(8)
@@ -606,8 +596,7 @@ TEST_CASE("Retry-After holds for slots granted before it and for lingering batch
   s->faults.push_back({"a", seconds{1}, seconds{3}, fault::rate_limited, milliseconds{400}});
   auto models = model_registry::with_builtins();
   register_scripted(models, s);
-  backoff_config backoff;
-  backoff.initial = milliseconds{10};
+  auto backoff = quick_backoff(milliseconds{10});
   auto service = milliseconds{20};
   auto cfg = job_builder{"storm"}
                .parallelism(2)
@@ -657,10 +646,8 @@ TEST_CASE("concurrency limiter: attempt timeouts shrink an endpoint's slots, goo
     CAPTURE(r.name);
     temp_dir dir;
     auto models = model_registry::with_builtins();
-    breaker_config lenient;
-    lenient.minimum_calls = 1000000;
-    backoff_config backoff;
-    backoff.initial = milliseconds{10};
+    auto lenient = never_opens();
+    auto backoff = quick_backoff(milliseconds{10});
     auto cfg = job_builder{"limits"}
                  .parallelism(2)
                  .source_generator(r.shrinks ? 200 : 5000, R"({"id":"r${i}","text":"good"})")
