@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include "policies/batching.hpp"
+#include "policies/routing.hpp"
 
 namespace sinfer {
 
@@ -20,6 +21,9 @@ struct endpoint_link {
   /// Slots granted and not used yet; slots asked for and not granted yet.
   uint32_t held = 0;
   uint32_t wanted = 0;
+  /// This batcher's calls in flight there, and their smoothed latency (ms).
+  uint32_t outstanding = 0;
+  double latency_ms = 0;
 
   bool allowed() const noexcept {
     return gate.state == breaker_state::closed
@@ -36,8 +40,10 @@ struct batcher_state {
   size_t inputs = 0;
   std::vector<endpoint_link> links;
   bool flushing = false;
-  /// Where the next search for an endpoint with a slot starts.
-  uint32_t next_pick = 0;
+  /// `routing.strategy` picks; for every strategy but load-aware, the
+  /// endpoint the next batch goes to (-1: not chosen yet).
+  std::unique_ptr<router> routes;
+  int target = -1;
   caf::actor_clock::time_point armed_at = caf::actor_clock::time_point::max();
 };
 
@@ -120,10 +126,18 @@ void send_batch(batcher_pointer self, uint32_t index, std::vector<work_item> ite
   req.rows = static_cast<uint32_t>(items.size());
   auto sent = std::make_shared<std::vector<work_item>>(std::move(items));
   auto started = self->clock().now();
+  ++link.outstanding;
   auto answer = [=](call_result& res) {
     auto& st = self->state;
     auto r = report;
     r.latency_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(self->clock().now() - started).count();
+    auto& l = st.links[index];
+    l.outstanding -= std::min<uint32_t>(l.outstanding, 1);
+    if (res.error.ok()) {
+      // TCP's SRTT smoothing (1/8): the router's latency estimate.
+      double ms = static_cast<double>(r.latency_ns) / 1e6;
+      l.latency_ms = l.latency_ms == 0 ? ms : l.latency_ms + (ms - l.latency_ms) / 8;
+    }
     bool failed = false;
     auto results = split_result(*st.cfg.model, *sent, static_cast<int32_t>(index), res, failed);
     r.failed = failed;
@@ -185,11 +199,13 @@ void want_slots(batcher_pointer self, size_t allowed) {
   uint64_t max_size = std::max<uint32_t>(1, st.cfg.model->batch.max_size);
   uint64_t demand = (st.queue.size() + max_size - 1) / max_size;
   uint64_t share = std::max<uint64_t>(1, (demand + allowed - 1) / allowed);
+  if (st.target >= 0)
+    share = demand; // a pinned strategy: only the target is asked
   for (uint32_t i = 0; i < st.links.size(); ++i) {
     auto& link = st.links[i];
-    if (!link.allowed())
+    if (!link.allowed() || (st.target >= 0 && st.target != static_cast<int>(i)))
       continue;
-    if (allowed > 1) {
+    if (allowed > 1 && st.target < 0) {
       bool useful = false;
       for (auto& q : st.queue)
         if (q.item.avoid != static_cast<int32_t>(i)) {
@@ -213,7 +229,7 @@ void release_unused(batcher_pointer self) {
   auto& st = self->state;
   for (uint32_t i = 0; i < st.links.size(); ++i) {
     auto& link = st.links[i];
-    bool keep = link.allowed() && !st.queue.empty();
+    bool keep = link.allowed() && !st.queue.empty() && (st.target < 0 || st.target == static_cast<int>(i));
     if (link.held > 0 && !keep) {
       self->send(st.cfg.endpoints[i], release_atom::value, link.held);
       link.held = 0;
@@ -231,19 +247,46 @@ void pump(batcher_pointer self) {
     size_t allowed = 0;
     int chosen = -1;
     auto n = static_cast<uint32_t>(st.links.size());
-    for (uint32_t k = 0; k < n; ++k) {
-      // In turn from the endpoint after the last one used, so that at light
-      // load (a slot free everywhere) calls spread over the endpoints.
-      auto i = (st.next_pick + k) % n;
-      if (!st.links[i].allowed())
-        continue;
-      ++allowed;
-      // Half-open endpoints first: their few probes decide recovery and
-      // would otherwise go unused while a closed endpoint has a slot.
-      if (st.links[i].held > 0
-          && (chosen < 0 || (st.links[chosen].gate.state == breaker_state::closed
-                             && st.links[i].gate.state == breaker_state::half_open)))
-        chosen = static_cast<int>(i);
+    auto strategy = st.cfg.model->routing;
+    if (strategy == routing_strategy::load_aware) {
+      // Slots go to whoever asked first wherever capacity frees, so a batch
+      // lands where the queue is shortest (join the idle queue); when
+      // several endpoints hold a slot, the router's power of two choices
+      // picks by expected wait. Half-open endpoints first: their few probes
+      // decide recovery and would otherwise go unused.
+      std::vector<endpoint_view> views(n);
+      bool probe_held = false;
+      for (uint32_t i = 0; i < n; ++i) {
+        auto& l = st.links[i];
+        views[i].allowed = l.allowed() && l.held > 0;
+        views[i].in_flight = l.outstanding;
+        views[i].limit = UINT32_MAX;
+        views[i].latency_ms = l.latency_ms;
+        if (l.allowed())
+          ++allowed;
+        if (views[i].allowed && l.gate.state == breaker_state::half_open)
+          probe_held = true;
+      }
+      if (probe_held)
+        for (uint32_t i = 0; i < n; ++i)
+          views[i].allowed = views[i].allowed && st.links[i].gate.state == breaker_state::half_open;
+      chosen = st.routes->pick(views);
+    } else {
+      // A pinned strategy: the router names the endpoint of the next batch,
+      // and the batch waits for a slot there.
+      std::vector<endpoint_view> views(n);
+      for (uint32_t i = 0; i < n; ++i) {
+        views[i].allowed = st.links[i].allowed();
+        views[i].limit = UINT32_MAX;
+        views[i].weight = st.cfg.model->endpoints[i].weight;
+        allowed += views[i].allowed ? 1 : 0;
+      }
+      if (st.target >= 0 && !views[static_cast<size_t>(st.target)].allowed)
+        st.target = -1;
+      if (st.target < 0)
+        st.target = st.routes->pick(views);
+      if (st.target >= 0 && st.links[static_cast<size_t>(st.target)].held > 0)
+        chosen = st.target;
     }
     if (allowed == 0)
       return; // every endpoint open: records wait (bounded by credit and timeout.total)
@@ -282,13 +325,23 @@ void pump(batcher_pointer self) {
       if (!st.queue.empty() && allowed > 1) {
         self->send(st.cfg.endpoints[index], release_atom::value, st.links[index].held);
         st.links[index].held = 0;
+        if (strategy != routing_strategy::load_aware) {
+          // Every queued record avoids the pinned endpoint: the next allowed
+          // one takes them.
+          for (uint32_t k = 1; k < n; ++k)
+            if (st.links[(index + k) % n].allowed()) {
+              st.target = static_cast<int>((index + k) % n);
+              break;
+            }
+        }
         want_slots(self, allowed);
         return;
       }
       continue;
     }
     --st.links[index].held;
-    st.next_pick = index + 1;
+    if (strategy != routing_strategy::load_aware)
+      st.target = -1; // the router picks the next one
     send_batch(self, index, std::move(items), std::move(req), d.reason);
   }
 }
@@ -300,6 +353,7 @@ batcher_actor::behavior_type batcher_behavior(batcher_pointer self, batcher_sett
     st.input_names.push_back(in.first);
   st.inputs = st.input_names.size();
   st.links.resize(st.cfg.endpoints.size());
+  st.routes = std::make_unique<router>(st.cfg.model->routing, st.cfg.routing_seed);
   for (uint32_t i = 0; i < st.cfg.breakers.size(); ++i)
     self->send(st.cfg.breakers[i], subscribe_atom::value, caf::actor_cast<gate_listener>(self), i);
   return {

@@ -12,8 +12,12 @@
 ///   the endpoint's subtask breaker; (scored, results) to its operator.
 /// The decision when a batch closes is policies/batching.hpp; which endpoint
 /// may be called is the gate its breaker pushed (closed, or half-open with
-/// probes left). A batch goes to whichever allowed endpoint grants a slot
-/// first, so a slow endpoint gets fewer batches; a retry avoids the endpoint
+/// probes left). Which endpoint gets a batch is `routing.strategy`
+/// (policies/routing.hpp): load-aware asks every allowed endpoint for slots
+/// and sends to whichever grants first (a slow endpoint gets fewer batches),
+/// choosing by expected wait when several hold slots; round-robin, weighted
+/// and primary-backup pin the next batch to the endpoint the router names
+/// and wait for a slot there. A retry avoids the endpoint
 /// that failed it when another one can take it. Items past their deadline
 /// are dropped unsent (the operator's total timeout answers for them).
 
@@ -38,6 +42,8 @@ struct batcher_settings {
   std::vector<scheduled_endpoint> endpoints;
   std::vector<subtask_breaker_actor> breakers;
   scored_listener owner;
+  /// Seeds the load-aware router's random pairs (differs per subtask).
+  uint64_t routing_seed = 1;
   std::shared_ptr<job_counters> counters;
 };
 

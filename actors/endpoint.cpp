@@ -79,6 +79,10 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
     st.started.erase(s);
     c.limit.store(st.limiter->limit(), std::memory_order_relaxed);
   }
+  if (res.prompt_tokens + res.completion_tokens > 0) {
+    c.prompt_tokens.fetch_add(res.prompt_tokens, std::memory_order_relaxed);
+    c.completion_tokens.fetch_add(res.completion_tokens, std::memory_order_relaxed);
+  }
   if (res.error.ok() && !res.names.empty()) {
     c.records_ok.fetch_add(res.values.size() / res.names.size(), std::memory_order_relaxed);
   } else if (!res.error.ok()) {

@@ -521,6 +521,7 @@ void spawn_link_batcher(operator_pointer self, size_t i) {
   bs.breakers = chain.breakers;
   bs.owner = caf::actor_cast<scored_listener>(self);
   bs.counters = st.cfg.counters;
+  bs.routing_seed = chain.model->retry_seed * 1000003 + st.cfg.subtask * 7919 + i + 1;
   link.batcher = spawn_batcher(self->system(), std::move(bs));
   self->link_to(link.batcher);
 }

@@ -6,7 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/endpoint.hpp"
-#include "backends/http_json.hpp"
+#include "backends/http_backend.hpp"
+#include "runtime/http_models.hpp"
 #include "actors/inference_operator.hpp"
 #include "actors/job_breaker.hpp"
 #include "actors/subtask_breaker.hpp"
@@ -97,27 +98,8 @@ void start(supervisor_pointer self) {
       for (uint32_t i = 0; i < m.endpoints.size(); ++i) {
         auto& ep = m.endpoints[i];
         std::shared_ptr<inference_backend> backend;
-        if (m.provider == "http-json") {
-          http_json_settings hs;
-          hs.url = ep.url;
-          hs.path = m.http_path;
-          hs.inputs_field = m.http_inputs_field;
-          hs.outputs_field = m.http_outputs_field;
-          for (auto& in : m.input)
-            hs.inputs.push_back(in.first);
-          for (auto& out : m.output)
-            hs.outputs.push_back(out.first);
-          hs.connections = m.endpoint_concurrency(i);
-          hs.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(m.timeout.attempt);
-          hs.ca_file = m.ca_file;
-          auto key = m.api_key;
-          if (!m.api_key_env.empty())
-            if (auto* v = std::getenv(m.api_key_env.c_str()))
-              key = v;
-          if (!key.empty())
-            hs.headers.emplace_back(m.api_key_header,
-                                    m.api_key_header == "Authorization" ? "Bearer " + key : key);
-          backend = std::make_shared<http_json_backend>(std::move(hs));
+        if (is_http_provider(m)) {
+          backend = std::make_shared<http_backend>(http_connection_of(m, i), make_http_protocol(m));
         } else {
           std::string err;
           auto& options = ep.options_json.empty() ? m.options_json : ep.options_json;

@@ -82,6 +82,9 @@ struct call_result {
   std::vector<std::string> names;
   std::vector<std::string> values;
   std::vector<call_error> row_errors;
+  /// LLM usage the server reported for the call (0 when none).
+  uint64_t prompt_tokens = 0;
+  uint64_t completion_tokens = 0;
 
   /// The raw JSON of output `col` for record `row`.
   const std::string& at(uint32_t row, size_t col) const {
@@ -91,7 +94,7 @@ struct call_result {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, call_result& x) {
-  return f(x.error, x.names, x.values, x.row_errors);
+  return f(x.error, x.names, x.values, x.row_errors, x.prompt_tokens, x.completion_tokens);
 }
 
 } // namespace sinfer

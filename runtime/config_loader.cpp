@@ -152,6 +152,14 @@ public:
     out = d;
   }
 
+  void boolean(std::string_view key, bool& out) {
+    element e;
+    if (!get(key, e))
+      return;
+    if (e.get(out))
+      error(key, "expected true or false, got " + shown(e));
+  }
+
   /// Reads one of `names`; stores its index.
   /// Returns true when the key is present and valid.
   template <class Enum>
@@ -258,6 +266,47 @@ const std::vector<std::string> window_names = {"count", "time"};
 const std::vector<std::string> limiter_names = {"fixed", "aimd", "gradient"};
 const std::vector<std::string> restart_names = {"none", "fixed-delay", "exponential-delay", "failure-rate"};
 const std::vector<std::string> known_providers = {"in-process", "http-json", "kserve-v2", "openai"};
+const std::vector<std::string> routing_names = {"load-aware", "round-robin", "weighted", "primary-backup"};
+const std::vector<std::string> openai_api_names = {"embeddings", "chat"};
+const std::vector<std::string> openai_format_names = {"float", "base64"};
+
+/// `kserve`: {"version": "1", "inputs": {"NAME": {"datatype": "FP32", "shape": [3]}}}.
+void read_kserve(error_log& log, object obj, const std::string& path, model_config& m) {
+  object_reader r{log, obj, path};
+  r.string("version", m.kserve_version);
+  object inputs;
+  if (!r.sub_object("inputs", inputs))
+    return;
+  for (auto field : inputs) {
+    auto ipath = path + ".inputs." + std::string{field.key};
+    object tobj;
+    if (field.value.get(tobj)) {
+      log.add(ipath, "expected an object {\"datatype\": ..., \"shape\": [...]}, got " + shown(field.value));
+      continue;
+    }
+    object_reader t{log, tobj, ipath};
+    kserve_tensor k;
+    k.name = std::string{field.key};
+    t.string("datatype", k.datatype);
+    if (!k.datatype.empty() && !is_kserve_datatype(k.datatype))
+      t.error("datatype", "expected one of BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES, got \""
+                            + k.datatype + "\"");
+    element shape;
+    if (t.get("shape", shape)) {
+      simdjson::dom::array arr;
+      bool ok = !shape.get(arr) && arr.size() > 0;
+      for (auto d : arr) {
+        int64_t n = 0;
+        ok = ok && !d.get(n) && (n == -1 || n > 0);
+        k.shape.push_back(n);
+      }
+      if (!ok)
+        t.error("shape", "expected the per-record shape as a non-empty array of sizes (-1: any), e.g. [3], got "
+                           + shown(shape));
+    }
+    m.kserve_inputs.push_back(std::move(k));
+  }
+}
 
 void read_job(error_log& log, object obj, job_config& cfg) {
   object_reader r{log, obj, "job"};
@@ -409,6 +458,7 @@ void read_endpoints(error_log& log, element e, const std::string& path, model_co
     r.duration("latency", ep.latency);
     r.duration("latency-per-record", ep.latency_per_record);
     r.integer("concurrency", 1, 100000, ep.concurrency);
+    r.number("weight", 0.001, 1e6, ep.weight);
     if (ep.name.empty())
       ep.name = m.name + "#" + std::to_string(i);
     if (!names.insert(ep.name).second)
@@ -433,9 +483,6 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
     if (!known)
       r.error("provider", "expected one of \"in-process\" | \"http-json\" | \"kserve-v2\" | \"openai\", got "
                             + shown(e));
-    else if (p != "in-process" && p != "http-json")
-      r.error("provider", "\"" + std::string{p}
-                            + "\" is not available in this build yet; use \"in-process\" or \"http-json\"");
     else
       m.provider = std::string{p};
   }
@@ -452,8 +499,28 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
     h.string("path", m.http_path);
     h.string("inputs-field", m.http_inputs_field);
     h.string("outputs-field", m.http_outputs_field);
+    h.boolean("batched", m.http_batched);
     if (!m.http_path.empty() && m.http_path[0] != '/')
       h.error("path", "expected a path starting with '/', got \"" + m.http_path + "\"");
+  }
+  object kserve;
+  if (r.sub_object("kserve", kserve))
+    read_kserve(log, kserve, path + ".kserve", m);
+  object openai;
+  if (r.sub_object("openai", openai)) {
+    object_reader o{log, openai, path + ".openai"};
+    m.openai_api_set = o.choice("api", openai_api_names, m.openai_kind);
+    int format = 0;
+    if (o.choice("encoding-format", openai_format_names, format))
+      m.openai_encoding_format = openai_format_names[static_cast<size_t>(format)];
+    o.string("prompt", m.openai_prompt);
+    o.string("system-prompt", m.openai_system_prompt);
+    double t = 0;
+    if (o.has("temperature")) {
+      o.number("temperature", 0.0, 2.0, t);
+      m.openai_temperature = t;
+    }
+    o.integer("max-tokens", 1, 1000000, m.openai_max_tokens);
   }
   object opts;
   if (r.sub_object("options", opts))
@@ -479,6 +546,10 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
   }
   r.duration("latency", m.latency);
   r.duration("latency-per-record", m.latency_per_record);
+  if (r.sub_object("routing", sub)) {
+    object_reader q{log, sub, path + ".routing"};
+    q.choice("strategy", routing_names, m.routing);
+  }
   if (r.sub_object("timeout", sub)) {
     object_reader t{log, sub, path + ".timeout"};
     t.duration("attempt", m.timeout.attempt);
@@ -754,9 +825,10 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
       log.add(path + ".batch.max-size", "expected an integer >= 1");
     if (m.retry_max_attempts < 1)
       log.add(path + ".retry.max-attempts", "expected an integer >= 1");
-    if (m.endpoints.empty() && m.provider == "http-json")
-      log.add(path + ".endpoints", "missing required key for provider \"http-json\" (the server URLs, e.g. "
-                                   "[\"http://127.0.0.1:8000\"])");
+    bool no_endpoints = m.endpoints.empty();
+    if (m.endpoints.empty() && m.provider != "in-process")
+      log.add(path + ".endpoints", "missing required key for provider \"" + m.provider
+                                     + "\" (the server URLs, e.g. [\"http://127.0.0.1:8000\"])");
     if (m.endpoints.empty())
       m.endpoints.push_back(endpoint_config{m.name, {}, {}, std::chrono::nanoseconds{-1},
                                             std::chrono::nanoseconds{-1}, 0});
@@ -780,9 +852,11 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
         next = it->second.on_failure == failure_action::fallback ? it->second.fallback : std::string{};
       }
     }
-    if (m.provider != "http-json" && (!m.api_key.empty() || !m.api_key_env.empty()))
+    bool http = m.provider != "in-process";
+    if (!http && (!m.api_key.empty() || !m.api_key_env.empty()))
       log.add(path + (m.api_key.empty() ? ".api-key-env" : ".api-key"), "only valid for HTTP providers");
-    if (m.provider == "http-json") {
+    if (http) {
+      auto need = "missing required key for provider \"" + m.provider + "\" ";
       if (!m.ca_file.empty() && !std::ifstream{m.ca_file})
         log.add(path + ".ca-file", "cannot read \"" + m.ca_file + "\" (a PEM bundle of CA certificates)");
       if (!m.api_key_env.empty() && std::getenv(m.api_key_env.c_str()) == nullptr) {
@@ -794,21 +868,63 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
                                                  : std::string{"expected the name of a set environment variable "
                                                                "(upper case, digits, _; value not shown)"});
       }
-      if (m.input.empty())
-        log.add(path + ".input", "missing required key for provider \"http-json\" (model input name -> record "
-                                 "field, e.g. {\"text\": \"review\"})");
-      if (m.output.empty())
-        log.add(path + ".output", "missing required key for provider \"http-json\" (model output name -> record "
-                                  "field, e.g. {\"label\": \"sentiment\"})");
-      for (size_t i = 0; i < m.endpoints.size(); ++i)
+      for (size_t i = 0; i < m.endpoints.size() && !no_endpoints; ++i)
         if (m.endpoints[i].url.empty())
-          log.add(path + ".endpoints[" + std::to_string(i) + "].url",
-                  "missing required key for provider \"http-json\" (the server's base URL)");
+          log.add(path + ".endpoints[" + std::to_string(i) + "].url", need + "(the server's base URL)");
+      if (m.provider == "openai") {
+        if (!m.openai_api_set)
+          log.add(path + ".openai.api", need + "(\"embeddings\" or \"chat\")");
+        auto& known = openai_protocol::known_outputs(m.openai_kind);
+        if (m.output.empty())
+          m.output.emplace_back(known.front(), known.front());
+        for (auto& out : m.output)
+          if (std::find(known.begin(), known.end(), out.first) == known.end())
+            log.add(path + ".output." + out.first, "not an output of the openai " + openai_api_names[size_t(m.openai_kind)]
+                                                     + " API" + did_you_mean(out.first, known));
+        if (m.openai_kind == openai_api::embeddings) {
+          if (m.input.size() != 1)
+            log.add(path + ".input", "expected exactly one input for openai embeddings (the text to embed, "
+                                     "e.g. {\"input\": \"review\"})");
+          if (!m.openai_prompt.empty() || !m.openai_system_prompt.empty() || m.openai_temperature
+              || m.openai_max_tokens > 0)
+            log.add(path + ".openai", "prompt, system-prompt, temperature and max-tokens are for openai.api "
+                                      "\"chat\"");
+        } else {
+          std::string err;
+          auto fields = openai_protocol::template_fields(m.openai_prompt, err);
+          if (m.openai_prompt.empty())
+            log.add(path + ".openai.prompt", need + "for api \"chat\" (the user message, with ${field} "
+                                             "placeholders, e.g. \"Summarise: ${review}\")");
+          else if (!err.empty())
+            log.add(path + ".openai.prompt", "expected ${name} placeholders: " + err);
+          for (auto& in : m.input)
+            if (std::find(fields.begin(), fields.end(), in.first) == fields.end())
+              log.add(path + ".input." + in.first, "the prompt has no ${" + in.first + "}" + did_you_mean(in.first, fields));
+          // Every placeholder reads the record field of its name unless
+          // `input` maps it elsewhere.
+          for (auto& f : fields)
+            if (std::none_of(m.input.begin(), m.input.end(), [&](auto& in) { return in.first == f; }))
+              m.input.emplace_back(f, f);
+          m.batch.max_size = 1;
+        }
+      } else {
+        if (m.input.empty())
+          log.add(path + ".input", need + "(model input name -> record field, e.g. {\"text\": \"review\"})");
+        if (m.output.empty())
+          log.add(path + ".output", need + "(model output name -> record field, e.g. {\"label\": \"sentiment\"})");
+      }
+      if (m.provider == "kserve-v2") {
+        for (auto& k : m.kserve_inputs)
+          if (std::none_of(m.input.begin(), m.input.end(), [&](auto& in) { return in.first == k.name; }))
+            log.add(path + ".kserve.inputs." + k.name, "not an input of this model (see `input`)");
+      } else if (!m.kserve_version.empty() || !m.kserve_inputs.empty()) {
+        log.add(path + ".kserve", "only valid for provider \"kserve-v2\"");
+      }
+      if (m.provider != "openai" && m.openai_api_set)
+        log.add(path + ".openai", "only valid for provider \"openai\"");
+      if (m.provider == "http-json" && !m.http_batched)
+        m.batch.max_size = 1;
       check_outputs(m, path);
-      continue;
-    }
-    if (m.provider != "in-process") {
-      log.add(path + ".provider", "\"" + m.provider + "\" is not available in this build yet");
       continue;
     }
     for (size_t i = 0; i < m.endpoints.size(); ++i)

@@ -6,10 +6,13 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "backends/kserve_v2.hpp"
+#include "backends/openai.hpp"
 #include "policies/backoff.hpp"
 #include "policies/batching.hpp"
 #include "policies/circuit_breaker.hpp"
@@ -18,6 +21,7 @@
 #include "policies/record_attempts.hpp"
 #include "policies/restart_strategy.hpp"
 #include "policies/retry_budget.hpp"
+#include "policies/routing.hpp"
 
 namespace sinfer {
 
@@ -68,12 +72,32 @@ struct endpoint_config {
   /// Calls in flight at this endpoint, job-wide; 0 means the model's
   /// `concurrency.max`.
   uint32_t concurrency = 0;
+  /// `routing.strategy` weighted: this endpoint's share (default 1).
+  double weight = 1;
 };
 
 struct model_config {
   std::string name;
-  /// "in-process" or "http-json".
+  /// "in-process", "http-json", "kserve-v2" or "openai".
   std::string provider = "in-process";
+  /// http-json: false sends one record per request (`http.batched`).
+  bool http_batched = true;
+  /// kserve-v2: the model version (`kserve.version`; empty: the server's
+  /// choice) and input tensors' datatypes and per-record shapes
+  /// (`kserve.inputs.NAME.datatype` / `.shape`; the rest come from the
+  /// model's metadata at start).
+  std::string kserve_version;
+  std::vector<kserve_tensor> kserve_inputs;
+  /// openai: `openai.api` ("embeddings" or "chat"), `openai.encoding-format`,
+  /// `openai.prompt`, `openai.system-prompt`, `openai.temperature`,
+  /// `openai.max-tokens`.
+  openai_api openai_kind = openai_api::embeddings;
+  bool openai_api_set = false;
+  std::string openai_encoding_format = "float";
+  std::string openai_prompt;
+  std::string openai_system_prompt;
+  std::optional<double> openai_temperature;
+  uint32_t openai_max_tokens = 0;
   /// http-json: request path, and the fields holding the records in the
   /// request and the results in the answer (`http.path`, `http.inputs-field`,
   /// `http.outputs-field`).
@@ -88,7 +112,8 @@ struct model_config {
   std::string api_key_header = "Authorization";
   /// HTTPS: a CA bundle (PEM) to trust instead of the system's (`ca-file`).
   std::string ca_file;
-  /// The registered in-process model (default: the model's own name).
+  /// The registered in-process model, or the model's name on the server
+  /// for HTTP providers (default: the model's own name).
   std::string model;
   /// The JSON text of `options`, passed to the model's factory.
   std::string options_json = "{}";
@@ -105,6 +130,9 @@ struct model_config {
   batch_config batch;
   /// The model's endpoints; an in-process model without `endpoints` has one.
   std::vector<endpoint_config> endpoints;
+  /// `routing.strategy`: which endpoint gets each batch (load-aware,
+  /// round-robin, weighted, primary-backup). Default load-aware.
+  routing_strategy routing = routing_strategy::load_aware;
   /// `concurrency.max`: calls in flight per endpoint, job-wide. Default 16.
   uint32_t concurrency_max = 16;
   /// `concurrency.limiter`: `fixed` (default: always `concurrency.max`),

@@ -61,6 +61,9 @@ struct endpoint_counters {
   std::atomic<uint64_t> rate_limited{0};
   /// Records in successful calls.
   std::atomic<uint64_t> records_ok{0};
+  /// LLM usage the server reported (openai).
+  std::atomic<uint64_t> prompt_tokens{0};
+  std::atomic<uint64_t> completion_tokens{0};
   /// The concurrency limit now (the endpoint's slots).
   std::atomic<uint64_t> limit{0};
   /// Calls in flight now, and the most at once.

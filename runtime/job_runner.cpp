@@ -11,6 +11,9 @@
 
 #include "actors/job_supervisor.hpp"
 #include "runtime/config_loader.hpp"
+#include "runtime/http_models.hpp"
+
+#include <spdlog/spdlog.h>
 
 namespace sinfer {
 
@@ -50,6 +53,19 @@ job_report run_job(const job_config& unchecked, const model_registry& models, ru
     job_report report;
     report.reason = "invalid job config: " + errors.front()
                     + (errors.size() > 1 ? " (and " + std::to_string(errors.size() - 1) + " more)" : "");
+    return report;
+  }
+  // Ask the model servers what only they know (kserve metadata, model
+  // lists) before anything starts.
+  auto remote = check_remote_models(cfg);
+  for (auto& w : remote.warnings)
+    spdlog::warn("{}", w);
+  if (!remote.errors.empty()) {
+    job_report report;
+    report.reason = "the model servers disagree with the job config: " + remote.errors.front()
+                    + (remote.errors.size() > 1 ? " (and " + std::to_string(remote.errors.size() - 1) + " more)" : "");
+    for (auto& e : remote.errors)
+      spdlog::error("{}", e);
     return report;
   }
   caf::actor_system_config sys_cfg;

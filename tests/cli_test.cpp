@@ -86,7 +86,7 @@ std::vector<bad_case> bad_cases() {
     {"stage names no model", with("[\"sentiment\"]", "[\"sentimnet\"]"), "stages[0]: no model named \"sentimnet\" in models (did you mean 'sentiment'?)"},
     {"unknown in-process model", with("\"keyword-classifier\"", "\"keyword-clasifier\""),
      "models.sentiment.model: no in-process model named \"keyword-clasifier\" (did you mean 'keyword-classifier'?)"},
-    {"provider not in this build", with("\"in-process\"", "\"openai\""), "models.sentiment.provider: \"openai\" is not available"},
+    {"openai without its api", with("\"in-process\"", "\"openai\""), "models.sentiment.openai.api: missing required key"},
     {"invalid JSON", "{\"job\": ", "invalid JSON"},
     {"top level not an object", "[1, 2]", "expected a JSON object at the top level"},
     {"unreadable file", "", "cannot read the config file"},

@@ -192,6 +192,13 @@ TEST_CASE("http-json: no server listening: records are dead-lettered with the re
 TEST_CASE("http-json: decode turns answers into per-record results") {
   http_json_settings cfg;
   cfg.outputs = {"label"};
+  http_json_protocol proto{cfg};
+  auto decode = [&](int status, const std::string& body) {
+    http_answer a;
+    a.status = status;
+    a.body = body;
+    return proto.decode(2, a);
+  };
   struct row {
     const char* name;
     int status;
@@ -211,7 +218,7 @@ TEST_CASE("http-json: decode turns answers into per-record results") {
   };
   for (auto& r : rows) {
     CAPTURE(r.name);
-    auto res = http_json_backend::decode(cfg, 2, r.status, r.body, "", "");
+    auto res = decode(r.status, r.body);
     CHECK(res.error.cls == r.whole);
     int errors = 0;
     for (auto& e : res.row_errors)
@@ -220,7 +227,7 @@ TEST_CASE("http-json: decode turns answers into per-record results") {
     if (r.whole == error_class::none)
       CHECK(res.values.size() == 2);
   }
-  auto res = http_json_backend::decode(cfg, 2, 500, R"({"error":"model crashed"})", "", "");
+  auto res = decode(500, R"({"error":"model crashed"})");
   CHECK(res.error.message == "HTTP 500: model crashed");
 }
 

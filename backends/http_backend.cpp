@@ -1,0 +1,187 @@
+#include "backends/http_backend.hpp"
+
+#include <thread>
+
+#include <httplib.h>
+
+namespace sinfer {
+
+std::string scrub_secrets(const http_connection_settings& cfg, std::string text) {
+  for (auto& h : cfg.headers) {
+    std::string_view value{h.second};
+    for (auto secret : {value, value.substr(value.rfind("Bearer ", 0) == 0 ? 7 : value.size())}) {
+      if (secret.size() < 4)
+        continue;
+      for (auto i = text.find(secret); i != std::string::npos; i = text.find(secret, i))
+        text.replace(i, secret.size(), "***");
+    }
+  }
+  if (text.size() > 300)
+    text = text.substr(0, 297) + "...";
+  return text;
+}
+
+namespace {
+
+void configure(httplib::Client& client, const http_connection_settings& cfg) {
+  client.set_keep_alive(true);
+  // Headers and body go out in two writes: without this, Nagle and delayed
+  // ACKs add ~40 ms to every call.
+  client.set_tcp_nodelay(true);
+  client.set_connection_timeout(cfg.timeout);
+  client.set_read_timeout(cfg.timeout);
+  client.set_write_timeout(cfg.timeout);
+  if (!cfg.ca_file.empty())
+    client.set_ca_cert_path(cfg.ca_file.c_str());
+}
+
+httplib::Headers headers_of(const http_connection_settings& cfg) {
+  httplib::Headers headers;
+  for (auto& h : cfg.headers)
+    headers.emplace(h.first, h.second);
+  return headers;
+}
+
+http_answer answer_of(const http_connection_settings& cfg, const httplib::Result& r, const char* method,
+                      const std::string& path, std::chrono::steady_clock::time_point sent) {
+  http_answer a;
+  if (!r) {
+    a.transport_error = std::string{method} + " " + cfg.url + path + ": " + httplib::to_string(r.error());
+    // A read error after (nearly) the whole timeout is the socket timeout,
+    // not a reset: tell the limiter.
+    a.timed_out = r.error() == httplib::Error::ConnectionTimeout
+                  || (r.error() == httplib::Error::Read
+                      && std::chrono::steady_clock::now() - sent >= cfg.timeout * 9 / 10);
+    return a;
+  }
+  a.status = r->status;
+  a.body = r->body;
+  a.retry_after = r->get_header_value("Retry-After");
+  return a;
+}
+
+} // namespace
+
+http_answer http_get(const http_connection_settings& cfg, const std::string& path) {
+  httplib::Client client{cfg.url};
+  configure(client, cfg);
+  client.set_keep_alive(false);
+  auto sent = std::chrono::steady_clock::now();
+  auto r = client.Get(path.c_str(), headers_of(cfg));
+  auto a = answer_of(cfg, r, "GET", path, sent);
+  a.transport_error = scrub_secrets(cfg, a.transport_error);
+  return a;
+}
+
+http_backend::http_backend(http_connection_settings settings, std::shared_ptr<const http_protocol> protocol)
+  : protocol_(std::move(protocol)), pool_(std::make_shared<pool>()) {
+  pool_->cfg = std::move(settings);
+  pool_->protocol = protocol_;
+  auto n = std::max<uint32_t>(1, pool_->cfg.connections);
+  for (uint32_t i = 0; i < n; ++i)
+    std::thread{work, pool_}.detach();
+}
+
+http_backend::~http_backend() {
+  std::deque<job> left;
+  {
+    std::lock_guard<std::mutex> guard{pool_->mutex};
+    pool_->stopping = true;
+    left.swap(pool_->queue);
+  }
+  pool_->ready.notify_all();
+  http_answer stopped;
+  stopped.transport_error = "the endpoint stopped before the call was sent";
+  for (auto& j : left)
+    finish(*pool_, j, classify_answer(protocol_->output_names(), stopped));
+}
+
+void http_backend::infer(const call_request& req, completion done) {
+  job j{protocol_->encode(req), req.rows, std::move(done),
+        std::chrono::steady_clock::now() + pool_->cfg.timeout};
+  if (j.request.rows == 0) {
+    // Nothing the server could be asked: every row was rejected.
+    finish(*pool_, j, call_result{});
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> guard{pool_->mutex};
+    pool_->queue.push_back(std::move(j));
+  }
+  pool_->ready.notify_one();
+}
+
+call_result http_backend::merge_rejected(const http_request& sent, call_result answer, uint32_t rows) {
+  if (sent.rejected.empty() || sent.rows == rows)
+    return answer;
+  call_result res;
+  res.names = answer.names;
+  res.prompt_tokens = answer.prompt_tokens;
+  res.completion_tokens = answer.completion_tokens;
+  auto cols = res.names.size();
+  res.values.resize(static_cast<size_t>(rows) * cols);
+  res.row_errors.resize(rows);
+  uint32_t k = 0; // row of the answer
+  for (uint32_t row = 0; row < rows; ++row) {
+    if (row < sent.rejected.size() && !sent.rejected[row].ok()) {
+      res.row_errors[row] = sent.rejected[row];
+      continue;
+    }
+    if (!answer.error.ok()) {
+      res.row_errors[row] = answer.error;
+    } else {
+      if (!answer.row_errors.empty() && !answer.row_errors[k].ok())
+        res.row_errors[row] = answer.row_errors[k];
+      else
+        for (size_t c = 0; c < cols; ++c)
+          res.values[row * cols + c] = std::move(answer.values[k * cols + c]);
+    }
+    ++k;
+  }
+  return res;
+}
+
+void http_backend::finish(const pool& p, job& j, call_result res) {
+  if (res.names.empty())
+    res.names = p.protocol->output_names();
+  res = merge_rejected(j.request, std::move(res), j.rows);
+  // A server may echo what it was sent: never pass a key on.
+  res.error.message = scrub_secrets(p.cfg, std::move(res.error.message));
+  for (auto& e : res.row_errors)
+    if (!e.ok())
+      e.message = scrub_secrets(p.cfg, std::move(e.message));
+  j.done(std::move(res));
+}
+
+void http_backend::work(std::shared_ptr<pool> p) {
+  auto& cfg = p->cfg;
+  auto& proto = *p->protocol;
+  httplib::Client client{cfg.url};
+  configure(client, cfg);
+  auto headers = headers_of(cfg);
+  for (;;) {
+    job j;
+    {
+      std::unique_lock<std::mutex> lock{p->mutex};
+      p->ready.wait(lock, [&] { return p->stopping || !p->queue.empty(); });
+      if (p->stopping)
+        return;
+      j = std::move(p->queue.front());
+      p->queue.pop_front();
+    }
+    if (std::chrono::steady_clock::now() >= j.deadline) {
+      // The endpoint gave up on this call while it waited here: do not send
+      // it (the server would do the work twice once the record retries).
+      http_answer late;
+      late.transport_error = "not sent: timeout.attempt passed while it waited for a connection";
+      finish(*p, j, classify_answer(proto.output_names(), late));
+      continue;
+    }
+    auto sent = std::chrono::steady_clock::now();
+    auto r = client.Post(proto.path().c_str(), headers, j.request.body, "application/json");
+    auto answer = answer_of(cfg, r, "POST", proto.path(), sent);
+    finish(*p, j, proto.decode(j.request.rows, answer));
+  }
+}
+
+} // namespace sinfer
