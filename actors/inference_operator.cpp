@@ -28,6 +28,8 @@ using stage_actor = operator_actor::extend<caf::reacts_to<scored_atom, scored_ba
 /// A record while the stage holds it.
 struct held_record {
   record rec;
+  /// When the record entered the stage.
+  caf::actor_clock::time_point arrived{};
   attempt_state att;
   /// Which model of the chain is scoring it.
   uint8_t link = 0;
@@ -473,8 +475,11 @@ void emit(operator_pointer self) {
   record_chunk out;
   out.reserve(std::min<uint64_t>(st.outbound.available(), st.table.size()));
   held_record h;
+  auto now = self->clock().now();
+  auto& latency = counters(self).latency;
   while (st.outbound.available() > 0 && st.table.pop_ready(h)) {
     st.outbound.take();
+    latency.record(now - h.arrived);
     out.push_back(std::move(h.rec));
   }
   if (out.empty())
@@ -613,6 +618,7 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
         bool scorable = !rec.failed();
         held_record fresh;
         fresh.rec = std::move(rec);
+        fresh.arrived = now;
         auto ticket = st.table.admit(std::move(fresh));
         auto* h = st.table.find_pending(ticket);
         if (scorable)

@@ -134,6 +134,8 @@ caf::timespan due_offset(double rate, uint64_t i) {
 next_status next_record(source_pointer self, record& out) {
   auto& st = self->state;
   auto& src = st.cfg->source;
+  if (st.counters->stop_requested.load(std::memory_order_relaxed))
+    return next_status::exhausted; // asked to stop: end the input here, drain the rest
   if (src.kind == source_kind::generator) {
     if (st.generated >= src.count)
       return next_status::exhausted;

@@ -107,14 +107,27 @@ int main(int argc, char** argv) {
   sinfer::reference_server_options sim;
   double base_ms = 5, per_record_ms = 0.2;
   auto* serve_cmd = app.add_subcommand(
-    "serve-sim", "Serve a reference model server (http-json: POST /infer, POST /control, GET /stats) on loopback");
+    "serve-sim",
+    "Serve a reference model server on loopback: http-json (POST /infer), KServe v2 (/v2/...), OpenAI "
+    "(/v1/models, /v1/embeddings, /v1/chat/completions), POST /control, GET /stats, GET /metrics");
   serve_cmd->add_option("--port", sim.port, "Port (default 8000; 0 picks a free one)")->default_val(8000);
   serve_cmd->add_option("--slots", sim.slots, "Batches served at once (k)")->default_val(4);
+  serve_cmd->add_option("--max-queue", sim.max_queue, "Requests that may wait for a slot; more get 503/429 (0: no bound)")
+    ->default_val(0);
   serve_cmd->add_option("--base-ms", base_ms, "Service time of a batch: base (a), in ms")->default_val(5);
   serve_cmd->add_option("--per-record-ms", per_record_ms, "Service time per record of a batch (c), in ms")
     ->default_val(0.2);
   serve_cmd->add_option("--model", sim.model, "In-process model computing the answers")
     ->default_val("keyword-classifier");
+  serve_cmd->add_option("--served-name", sim.served_name, "Model name on the KServe and OpenAI paths (default: --model)");
+  serve_cmd->add_option("--embedding-dim", sim.embedding_dim, "Dimensions of the embeddings of /v1/embeddings")
+    ->default_val(8)
+    ->check(CLI::Range(1, 4096));
+  serve_cmd->add_flag("--legacy-errors", sim.legacy_errors, "OpenAI errors in vLLM's older flat shape");
+  serve_cmd->add_option("--api-key", sim.api_key, "Require \"Authorization: Bearer KEY\" on the infer paths");
+  serve_cmd->add_option("--cert", sim.cert_file, "Serve HTTPS with this certificate (PEM; needs --key)")
+    ->check(CLI::ExistingFile);
+  serve_cmd->add_option("--key", sim.key_file, "Private key of --cert (PEM)")->check(CLI::ExistingFile);
 
   try {
     app.parse(argc, argv);
@@ -128,6 +141,14 @@ int main(int argc, char** argv) {
     if (*serve_cmd) {
       sim.base = std::chrono::microseconds{static_cast<int64_t>(base_ms * 1000)};
       sim.per_record = std::chrono::microseconds{static_cast<int64_t>(per_record_ms * 1000)};
+      if (sim.cert_file.empty() != sim.key_file.empty()) {
+        std::cerr << "sinfer serve-sim: --cert and --key go together\n";
+        return exit_usage;
+      }
+      if (!sinfer::model_registry::with_builtins().find(sim.model)) {
+        std::cerr << "sinfer serve-sim: --model: unknown model \"" << sim.model << "\"\n";
+        return exit_usage;
+      }
       sinfer::reference_server server{sim};
       std::string err;
       if (server.start(err) < 0) {
@@ -135,7 +156,9 @@ int main(int argc, char** argv) {
         return exit_job_failed;
       }
       std::cerr << "sinfer serve-sim: serving " << sim.model << " at " << server.url() << " (k=" << sim.slots
-                << ", a=" << base_ms << " ms, c=" << per_record_ms << " ms); Ctrl-C stops\n";
+                << ", a=" << base_ms << " ms, c=" << per_record_ms << " ms"
+                << (sim.max_queue > 0 ? ", queue " + std::to_string(sim.max_queue) : std::string{})
+                << (sim.api_key.empty() ? "" : ", API key required") << "); Ctrl-C stops\n";
       for (;;)
         std::this_thread::sleep_for(std::chrono::hours{1});
     }

@@ -79,6 +79,11 @@ model_spec& model_spec::concurrency(uint32_t max_calls) {
   return *this;
 }
 
+model_spec& model_spec::routing(routing_strategy strategy) {
+  cfg_.routing = strategy;
+  return *this;
+}
+
 model_spec& model_spec::limiter(limiter_kind kind, uint32_t min_calls, uint32_t initial) {
   cfg_.limiter = kind;
   cfg_.concurrency_min = min_calls;

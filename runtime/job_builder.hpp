@@ -54,6 +54,8 @@ public:
   model_spec& concurrency(uint32_t max_calls);
   /// `concurrency.limiter`, `concurrency.min` and `concurrency.initial`.
   model_spec& limiter(limiter_kind kind, uint32_t min_calls = 1, uint32_t initial = 4);
+  /// `routing.strategy` (endpoint weights: `endpoint_config::weight`).
+  model_spec& routing(routing_strategy strategy);
   /// `timeout.attempt` and `timeout.total` (0: none).
   model_spec& timeout(std::chrono::nanoseconds attempt, std::chrono::nanoseconds total);
   /// `retry.max-attempts` and the backoff (`retry.initial-backoff`, ...).

@@ -23,6 +23,67 @@ inline void raise_to(std::atomic<uint64_t>& target, uint64_t n) noexcept {
   }
 }
 
+/// Latencies in a log-linear histogram: 16 buckets per power of two from
+/// 1 us (under 4.5% relative error), lock-free, for percentiles in reports
+/// and benchmarks. Recording is one relaxed atomic add.
+class latency_histogram {
+public:
+  static constexpr int sub_bits = 4;
+  static constexpr size_t bucket_count = 40 << sub_bits;
+
+  void record(std::chrono::nanoseconds d) noexcept {
+    buckets_[index_of(static_cast<uint64_t>(std::max<int64_t>(0, d.count())) / 1000)].fetch_add(
+      1, std::memory_order_relaxed);
+  }
+
+  uint64_t count() const noexcept {
+    uint64_t n = 0;
+    for (auto& b : buckets_)
+      n += b.load(std::memory_order_relaxed);
+    return n;
+  }
+
+  /// The latency below which a share `q` (0..1) of the recorded ones fall
+  /// (the bucket's midpoint); zero when nothing was recorded.
+  std::chrono::nanoseconds quantile(double q) const noexcept {
+    auto n = count();
+    if (n == 0)
+      return std::chrono::nanoseconds{0};
+    auto rank = static_cast<uint64_t>(q * static_cast<double>(n - 1)) + 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < bucket_count; ++i) {
+      seen += buckets_[i].load(std::memory_order_relaxed);
+      if (seen >= rank)
+        return std::chrono::nanoseconds{static_cast<int64_t>((lower_us(i) + lower_us(i + 1)) * 500)};
+    }
+    return std::chrono::nanoseconds{static_cast<int64_t>(lower_us(bucket_count) * 1000)};
+  }
+
+  void clear() noexcept {
+    for (auto& b : buckets_)
+      b.store(0, std::memory_order_relaxed);
+  }
+
+private:
+  static size_t index_of(uint64_t us) noexcept {
+    if (us < (1u << sub_bits))
+      return static_cast<size_t>(us);
+    int log = 63 - __builtin_clzll(us);
+    auto sub = (us >> (log - sub_bits)) & ((1u << sub_bits) - 1);
+    auto i = static_cast<size_t>((log - sub_bits + 1) << sub_bits) + sub;
+    return std::min(i, bucket_count - 1);
+  }
+  static uint64_t lower_us(size_t i) noexcept {
+    if (i < (1u << sub_bits))
+      return i;
+    auto log = static_cast<int>(i >> sub_bits) + sub_bits - 1;
+    auto sub = i & ((1u << sub_bits) - 1);
+    return (uint64_t{1} << log) + (sub << (log - sub_bits));
+  }
+
+  std::array<std::atomic<uint64_t>, bucket_count> buckets_{};
+};
+
 struct stage_counters {
   /// Records that left the stage (scored, failed or passed through).
   std::atomic<uint64_t> left{0};
@@ -42,6 +103,9 @@ struct stage_counters {
   /// Records given the default value; records sent to a fallback model.
   std::atomic<uint64_t> defaulted{0};
   std::atomic<uint64_t> fell_back{0};
+  /// Time from a record entering the stage to leaving it (scored, failed
+  /// or passed through).
+  latency_histogram latency;
   /// The most records one subtask's stage held at once.
   std::atomic<uint64_t> max_held{0};
 
@@ -87,6 +151,9 @@ struct job_counters {
     : stages(new stage_counters[stage_count]), stage_count(stage_count) {
   }
 
+  /// Set to end the input early: the source stops reading at its next
+  /// record, the job drains what it holds and ends as if the input ended.
+  std::atomic<bool> stop_requested{false};
   /// Records the source handed to subtasks.
   std::atomic<uint64_t> records_in{0};
   /// Lines the sink wrote to the output.
