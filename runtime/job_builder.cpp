@@ -84,6 +84,30 @@ model_spec& model_spec::routing(routing_strategy strategy) {
   return *this;
 }
 
+model_spec& model_spec::kserve(std::string version, std::vector<kserve_tensor> inputs) {
+  cfg_.kserve_version = std::move(version);
+  cfg_.kserve_inputs = std::move(inputs);
+  return *this;
+}
+
+model_spec& model_spec::openai_embeddings(std::string encoding_format) {
+  cfg_.openai_kind = openai_api::embeddings;
+  cfg_.openai_api_set = true;
+  cfg_.openai_encoding_format = std::move(encoding_format);
+  return *this;
+}
+
+model_spec& model_spec::openai_chat(std::string prompt, std::string system_prompt, std::optional<double> temperature,
+                                    uint32_t max_tokens) {
+  cfg_.openai_kind = openai_api::chat;
+  cfg_.openai_api_set = true;
+  cfg_.openai_prompt = std::move(prompt);
+  cfg_.openai_system_prompt = std::move(system_prompt);
+  cfg_.openai_temperature = temperature;
+  cfg_.openai_max_tokens = max_tokens;
+  return *this;
+}
+
 model_spec& model_spec::limiter(limiter_kind kind, uint32_t min_calls, uint32_t initial) {
   cfg_.limiter = kind;
   cfg_.concurrency_min = min_calls;

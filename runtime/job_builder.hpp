@@ -14,6 +14,7 @@
 ///   auto report = sinfer::run_job(cfg, models);
 
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -28,8 +29,19 @@ public:
   /// A model named `name` served by the in-process model `in_process_model`.
   model_spec(std::string name, std::string in_process_model);
 
-  /// The provider: "in-process" (default) or "http-json".
+  /// The provider: "in-process" (default), "http-json", "kserve-v2" or
+  /// "openai". For HTTP providers the constructor's second argument is the
+  /// model's name on the server.
   model_spec& provider(std::string name);
+  /// kserve-v2: the model version (empty: the server's) and input tensor
+  /// datatypes/shapes (`kserve.*`; the rest come from the metadata).
+  model_spec& kserve(std::string version, std::vector<kserve_tensor> inputs = {});
+  /// openai: the embeddings API (`encoding_format` "float" or "base64").
+  model_spec& openai_embeddings(std::string encoding_format = "float");
+  /// openai: the chat API, the user message from `prompt` (${field}
+  /// placeholders), an optional system prompt, temperature and max tokens.
+  model_spec& openai_chat(std::string prompt, std::string system_prompt = {},
+                          std::optional<double> temperature = {}, uint32_t max_tokens = 0);
   /// HTTP providers: the API key, or the environment variable holding it.
   model_spec& api_key(std::string key);
   model_spec& api_key_env(std::string variable);

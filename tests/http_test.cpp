@@ -1,6 +1,7 @@
-// The http-json backend against the reference server on loopback, in real
-// time: the happy path and every way a call can fail. Each record must get
-// exactly one outcome: a line in the output or in the dead-letter file.
+// Every HTTP protocol (http-json, kserve-v2, openai embeddings and chat)
+// against the reference server on loopback, in real time: the happy path and
+// every way a call can fail. Each record must get exactly one outcome: a line
+// in the output or in the dead-letter file.
 
 #include <doctest/doctest.h>
 
@@ -27,42 +28,82 @@ using std::chrono::milliseconds;
 
 namespace {
 
+/// The protocols the reference server speaks, as a job configures them.
+enum class wire { http_json, kserve_v2, openai_embeddings, openai_chat };
+
+const char* name_of(wire w) {
+  switch (w) {
+    case wire::http_json: return "http-json";
+    case wire::kserve_v2: return "kserve-v2";
+    case wire::openai_embeddings: return "openai embeddings";
+    case wire::openai_chat: return "openai chat";
+  }
+  return "?";
+}
+
+const std::vector<wire> all_wires = {wire::http_json, wire::kserve_v2, wire::openai_embeddings, wire::openai_chat};
+
 struct http_run {
   job_report report;
   std::vector<std::string> out, dead;
-  /// Everything the run wrote.
+  /// Everything the run wrote: output, dead letters and log lines.
   std::string files;
 };
 
-http_run run_against(const std::string& url, uint64_t records, milliseconds attempt_timeout = milliseconds{2000},
-                     uint32_t attempts = 3, const std::string& key = {}, const std::string& key_env = {},
-                     const std::string& ca = {}) {
+/// A job of `records` generator records through one model at `url`
+/// speaking `w` (the reference server's keyword classifier, hash embedder
+/// or templated chat).
+struct http_job {
+  std::string url;
+  uint64_t records = 20;
+  milliseconds attempt_timeout{2000};
+  uint32_t attempts = 3;
+  std::string key, key_env, ca;
+  wire protocol = wire::http_json;
+};
+
+http_run run_against(const http_job& j) {
   temp_dir dir;
   auto models = model_registry::with_builtins();
   auto backoff = quick_backoff(milliseconds{10}, milliseconds{50});
   endpoint_config ep;
-  ep.url = url;
+  ep.url = j.url;
   ep.name = "ref";
   auto lenient = never_opens();
-  auto spec = model_spec{"m", "remote"};
-  if (!key.empty())
-    spec.api_key(key);
-  if (!key_env.empty())
-    spec.api_key_env(key_env);
-  if (!ca.empty())
-    spec.ca_file(ca);
+  // The reference server serves its model under the model's registry name.
+  auto spec = model_spec{"m", j.protocol == wire::http_json ? "remote" : "keyword-classifier"};
+  if (!j.key.empty())
+    spec.api_key(j.key);
+  if (!j.key_env.empty())
+    spec.api_key_env(j.key_env);
+  if (!j.ca.empty())
+    spec.ca_file(j.ca);
+  switch (j.protocol) {
+    case wire::http_json:
+    case wire::kserve_v2:
+      spec.provider(j.protocol == wire::http_json ? "http-json" : "kserve-v2")
+        .input("text", "text")
+        .output("label", "sentiment")
+        .output("score", "score");
+      break;
+    case wire::openai_embeddings:
+      spec.provider("openai").openai_embeddings().input("input", "text").output("embedding", "embedding");
+      break;
+    case wire::openai_chat:
+      spec.provider("openai")
+        .openai_chat("${text}", "Summarise the review.", 0.0, 16)
+        .output("content", "summary")
+        .output("completion_tokens", "tokens");
+      break;
+  }
   auto cfg = job_builder{"http"}
                .parallelism(2)
-               .source_generator(records, R"({"id":"r${i}","text":"${pick:great product|terrible service|it was ok}"})")
-               .model(spec.provider("http-json")
-                        .endpoint(ep)
-                        .input("text", "text")
-                        .output("label", "sentiment")
-                        .output("score", "score")
+               .source_generator(j.records, R"({"id":"r${i}","text":"${pick:great product|terrible service|it was ok}"})")
+               .model(spec.endpoint(ep)
                         .concurrency(4)
                         .batch({16, milliseconds{0}, 0})
-                        .timeout(attempt_timeout, std::chrono::seconds{30})
-                        .retry(attempts, backoff)
+                        .timeout(j.attempt_timeout, std::chrono::seconds{30})
+                        .retry(j.attempts, backoff)
                         .retry_budget({100.0, 100})
                         .subtask_breaker(lenient)
                         .job_breaker(lenient))
@@ -73,11 +114,43 @@ http_run run_against(const std::string& url, uint64_t records, milliseconds atte
   run_options opts;
   opts.threads = 2;
   http_run r;
-  r.report = run_job(cfg, models, opts);
+  {
+    log_capture logs;
+    r.report = run_job(cfg, models, opts);
+    r.files = logs.text();
+  }
   r.out = read_lines(dir.file("out.jsonl"));
   r.dead = read_lines(dir.file("dead.jsonl"));
-  r.files = read_file(dir.file("out.jsonl")) + read_file(dir.file("dead.jsonl"));
+  r.files += read_file(dir.file("out.jsonl")) + read_file(dir.file("dead.jsonl"));
   return r;
+}
+
+http_run run_against(const std::string& url, uint64_t records, milliseconds attempt_timeout = milliseconds{2000},
+                     uint32_t attempts = 3, const std::string& key = {}, const std::string& key_env = {},
+                     const std::string& ca = {}, wire protocol = wire::http_json) {
+  return run_against(http_job{url, records, attempt_timeout, attempts, key, key_env, ca, protocol});
+}
+
+/// The output a record of `text` must get from `w`.
+void check_scored(wire w, simdjson::dom::object obj) {
+  auto text = str_field(obj, "text");
+  switch (w) {
+    case wire::http_json:
+    case wire::kserve_v2:
+      CHECK(str_field(obj, "sentiment")
+            == (text == "great product" ? "positive" : text == "terrible service" ? "negative" : "neutral"));
+      break;
+    case wire::openai_embeddings: {
+      simdjson::dom::array emb;
+      REQUIRE(obj["embedding"].get(emb) == simdjson::SUCCESS);
+      CHECK(emb.size() == 8);
+      break;
+    }
+    case wire::openai_chat:
+      CHECK(str_field(obj, "summary").rfind("Summary (", 0) == 0);
+      CHECK(int_field(obj, "tokens") > 0);
+      break;
+  }
 }
 
 /// Every record exactly once across output and dead letters.
@@ -98,29 +171,31 @@ void check_one_outcome_each(const http_run& r, uint64_t records) {
 
 } // namespace
 
-TEST_CASE("http-json: records go out in batches and come back scored") {
-  reference_server_options o;
-  o.slots = 4;
-  o.base = std::chrono::microseconds{2000};
-  o.per_record = std::chrono::microseconds{100};
-  reference_server server{o};
-  std::string err;
-  REQUIRE(server.start(err) > 0);
-  auto r = run_against(server.url(), 300);
-  check_one_outcome_each(r, 300);
-  CHECK(r.out.size() == 300);
-  simdjson::dom::parser p;
-  for (auto& line : r.out) {
-    auto obj = parse_object(p, line);
-    auto text = str_field(obj, "text");
-    auto label = str_field(obj, "sentiment");
-    CHECK(label == (text == "great product" ? "positive" : text == "terrible service" ? "negative" : "neutral"));
+TEST_CASE("every protocol: records go out in batches and come back scored") {
+  for (auto w : all_wires) {
+    CAPTURE(name_of(w));
+    reference_server_options o;
+    o.slots = 4;
+    o.base = std::chrono::microseconds{2000};
+    o.per_record = std::chrono::microseconds{100};
+    reference_server server{o};
+    std::string err;
+    REQUIRE(server.start(err) > 0);
+    auto r = run_against(http_job{server.url(), 300, milliseconds{2000}, 3, {}, {}, {}, w});
+    check_one_outcome_each(r, 300);
+    CHECK(r.out.size() == 300);
+    simdjson::dom::parser p;
+    for (auto& line : r.out)
+      check_scored(w, parse_object(p, line));
+    CHECK(server.records() == 300);
+    if (w == wire::openai_chat)
+      CHECK(server.requests() == 300); // one record per request
+    else
+      CHECK(server.requests() < 300); // batched
   }
-  CHECK(server.records() == 300);
-  CHECK(server.requests() < 300); // batched
 }
 
-TEST_CASE("http-json: every failure class gives each record exactly one outcome") {
+TEST_CASE("every protocol: every failure class gives each record exactly one outcome") {
   struct row {
     const char* name;
     fault_plan fault;
@@ -148,7 +223,9 @@ TEST_CASE("http-json: every failure class gives each record exactly one outcome"
     {"two connection resets, then fine", plan(fault_plan::reset, 0, 2), 0, ""},
     {"one call hangs past timeout.attempt", hang, 0, ""},
   };
+  for (auto w : all_wires)
   for (auto& r : rows) {
+    CAPTURE(name_of(w));
     CAPTURE(r.name);
     reference_server_options o;
     o.slots = 4;
@@ -160,13 +237,17 @@ TEST_CASE("http-json: every failure class gives each record exactly one outcome"
     // A fault that stops after n requests can hit one record in each of
     // them (its retry may land in the next faulty request): n + 1 attempts.
     uint32_t attempts = r.fault.count > 0 ? static_cast<uint32_t>(r.fault.count) + 1 : 2;
-    auto run = run_against(server.url(), 40, milliseconds{300}, attempts);
-    MESSAGE(std::string{r.name} << ": " << std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started).count()
-                   << " ms, " << server.requests() << " requests");
+    auto run = run_against(http_job{server.url(), 40, milliseconds{300}, attempts, {}, {}, {}, w});
+    MESSAGE(std::string{name_of(w)} << ", " << std::string(r.name) << ": "
+                       << std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started).count()
+                       << " ms, " << server.requests() << " requests");
     check_one_outcome_each(run, 40);
     CHECK(run.dead.size() == r.dead);
     for (auto& line : run.dead)
       CHECK_MESSAGE(line.find(r.reason) != std::string::npos, line);
+    simdjson::dom::parser p;
+    for (auto& line : run.out)
+      check_scored(w, parse_object(p, line));
   }
 }
 
@@ -231,7 +312,7 @@ TEST_CASE("http-json: decode turns answers into per-record results") {
   CHECK(res.error.message == "HTTP 500: model crashed");
 }
 
-TEST_CASE("http-json: the API key goes in the header and nowhere else") {
+TEST_CASE("every protocol: the API key goes in the header and nowhere else, logs included") {
   const std::string key = "sk-test-0123456789abcdef";
   reference_server_options o;
   o.api_key = key;
@@ -250,14 +331,25 @@ TEST_CASE("http-json: the API key goes in the header and nowhere else") {
     {"in the config", key, "", true},
     {"a wrong key", "sk-wrong-9876543210", "", false},
   };
+  for (auto w : all_wires)
   for (auto& r : rows) {
+    CAPTURE(name_of(w));
     CAPTURE(r.name);
-    auto run = run_against(server.url(), 20, milliseconds{2000}, 2, r.key, r.env);
-    check_one_outcome_each(run, 20);
-    CHECK(run.out.size() == (r.accepted ? 20u : 0u));
-    if (!r.accepted)
-      for (auto& line : run.dead)
-        CHECK(line.find("fatal-endpoint: HTTP 401: missing or wrong API key") != std::string::npos);
+    auto run = run_against(http_job{server.url(), 20, milliseconds{2000}, 2, r.key, r.env, {}, w});
+    bool checked_before_start = !r.accepted && (w == wire::openai_embeddings || w == wire::openai_chat);
+    if (checked_before_start) {
+      // The model list is read before the job starts: a refused key stops
+      // it there, with the key path named.
+      CHECK(!run.report.ok);
+      CHECK(run.report.reason.find("models.m.api-key: the server at http://127.0.0.1:") != std::string::npos);
+      CHECK(run.report.reason.find("refused the API key (HTTP 401)") != std::string::npos);
+    } else {
+      check_one_outcome_each(run, 20);
+      CHECK(run.out.size() == (r.accepted ? 20u : 0u));
+      if (!r.accepted)
+        for (auto& line : run.dead)
+          CHECK_MESSAGE(line.find("fatal-endpoint: HTTP 401: missing or wrong API key") != std::string::npos, line);
+    }
     // Neither key appears in anything the run wrote or reported.
     for (auto& secret : {key, std::string{"sk-wrong-9876543210"}}) {
       CHECK(run.files.find(secret) == std::string::npos);
@@ -266,7 +358,7 @@ TEST_CASE("http-json: the API key goes in the header and nowhere else") {
   }
 }
 
-TEST_CASE("http-json over HTTPS: a self-signed server is trusted only with its CA file") {
+TEST_CASE("every protocol over HTTPS: a self-signed server is trusted only with its CA file") {
   temp_dir dir;
   auto cert = dir.file("cert.pem"), key = dir.file("key.pem");
   auto cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
@@ -279,14 +371,18 @@ TEST_CASE("http-json over HTTPS: a self-signed server is trusted only with its C
   std::string err;
   REQUIRE(server.start(err) > 0);
   REQUIRE(server.url().rfind("https://", 0) == 0);
-  // Trusting the server's certificate: every record scored.
-  auto ok = run_against(server.url(), 30, milliseconds{2000}, 2, {}, {}, cert);
-  check_one_outcome_each(ok, 30);
-  CHECK(ok.out.size() == 30);
-  // With the system CAs only, verification fails: no call is answered.
-  auto untrusted = run_against(server.url(), 10, milliseconds{2000}, 2);
-  check_one_outcome_each(untrusted, 10);
-  CHECK(untrusted.dead.size() == 10);
-  for (auto& line : untrusted.dead)
-    CHECK_MESSAGE(line.find("no answer: POST https://127.0.0.1:") != std::string::npos, line);
+  for (auto w : all_wires) {
+    CAPTURE(name_of(w));
+    // Trusting the server's certificate: every record scored.
+    auto ok = run_against(http_job{server.url(), 30, milliseconds{2000}, 2, {}, {}, cert, w});
+    check_one_outcome_each(ok, 30);
+    CHECK(ok.out.size() == 30);
+    // With the system CAs only, verification fails: no call is answered
+    // (the check before start can only warn: it cannot reach the server).
+    auto untrusted = run_against(http_job{server.url(), 10, milliseconds{2000}, 2, {}, {}, {}, w});
+    check_one_outcome_each(untrusted, 10);
+    CHECK(untrusted.dead.size() == 10);
+    for (auto& line : untrusted.dead)
+      CHECK_MESSAGE(line.find("no answer: POST https://127.0.0.1:") != std::string::npos, line);
+  }
 }

@@ -3,14 +3,42 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <simdjson.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 namespace sinfer::test {
+
+/// Everything logged (at debug level and up) while it lives, instead of the
+/// usual stderr output: for checking what logs say, or never say.
+class log_capture {
+public:
+  log_capture() : saved_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text_);
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::debug);
+    spdlog::set_default_logger(logger);
+  }
+  ~log_capture() {
+    spdlog::set_default_logger(saved_);
+  }
+  log_capture(const log_capture&) = delete;
+  log_capture& operator=(const log_capture&) = delete;
+  std::string text() const {
+    spdlog::default_logger()->flush();
+    return text_.str();
+  }
+
+private:
+  std::shared_ptr<spdlog::logger> saved_;
+  std::ostringstream text_;
+};
 
 /// A fresh directory under /tmp, removed when the object dies.
 class temp_dir {
