@@ -1,7 +1,10 @@
 // The `sinfer` command: run and validate jobs described by JSON config files.
 // Exit codes: 0 success, 1 the job failed, 2 bad config or usage.
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 #include <unistd.h>
@@ -21,6 +24,19 @@ namespace {
 constexpr int exit_ok = 0;
 constexpr int exit_job_failed = 1;
 constexpr int exit_usage = 2;
+
+/// The running job's counters, for the signal handler: the first SIGINT or
+/// SIGTERM asks the source to stop (the job drains what it holds and ends
+/// normally); the second one ends the process at once.
+std::atomic<sinfer::job_counters*> running_job{nullptr};
+
+void on_stop_signal(int) {
+  auto* c = running_job.load();
+  if (c == nullptr || c->stop_requested.exchange(true))
+    std::_Exit(130);
+  static const char msg[] = "sinfer: stopping: draining records in flight (again to quit at once)\n";
+  [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+}
 
 /// Loads, validates and pre-flights a config; prints every error.
 std::optional<sinfer::job_config> load(const std::string& path, const sinfer::model_registry& models,
@@ -45,7 +61,13 @@ int run(const std::string& path, bool progress_flag, bool quiet, size_t threads)
   opts.progress = progress_flag || (!quiet && ::isatty(STDERR_FILENO));
   opts.threads = threads;
   opts.counters = std::make_shared<sinfer::job_counters>(cfg->stages.size());
+  running_job = opts.counters.get();
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   auto report = sinfer::run_job(*cfg, models, opts);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  running_job = nullptr;
   auto details = [&] {
     if (!quiet)
       for (auto& line : sinfer::resilience_summary(*cfg, *opts.counters))

@@ -60,6 +60,48 @@ http_answer answer_of(const http_connection_settings& cfg, const httplib::Result
   return a;
 }
 
+
+/// Sends each row of `input` alone (after the server refused the batch as
+/// a bad request) and joins the answers.
+call_result send_rows_alone(httplib::Client& client, const httplib::Headers& headers,
+                            const http_connection_settings& cfg, const http_protocol& proto,
+                            const call_request& input) {
+  // The server refused the batch as bad: find the bad records by sending
+  // each alone, so they fail and the others are scored.
+  call_result res;
+  res.names = proto.output_names();
+  auto cols = res.names.size();
+  res.values.resize(static_cast<size_t>(input.rows) * cols);
+  res.row_errors.resize(input.rows);
+  for (uint32_t row = 0; row < input.rows; ++row) {
+    call_request one;
+    one.names = input.names;
+    one.rows = 1;
+    for (size_t c = 0; c < input.names.size(); ++c)
+      one.values.push_back(input.at(row, c));
+    auto request = proto.encode(one);
+    call_result r;
+    if (request.rows == 0) {
+      r.error = request.rejected.at(0);
+    } else {
+      auto sent = std::chrono::steady_clock::now();
+      auto answer = answer_of(cfg, client.Post(proto.path().c_str(), headers, request.body, "application/json"),
+                              "POST", proto.path(), sent);
+      r = proto.decode(1, answer);
+    }
+    res.prompt_tokens += r.prompt_tokens;
+    res.completion_tokens += r.completion_tokens;
+    if (!r.error.ok())
+      res.row_errors[row] = r.error;
+    else if (!r.row_errors.empty() && !r.row_errors[0].ok())
+      res.row_errors[row] = r.row_errors[0];
+    else
+      for (size_t c = 0; c < cols && c < r.values.size(); ++c)
+        res.values[row * cols + c] = std::move(r.values[c]);
+  }
+  return res;
+}
+
 } // namespace
 
 http_answer http_get(const http_connection_settings& cfg, const std::string& path) {
@@ -77,10 +119,17 @@ http_backend::http_backend(http_connection_settings settings, std::shared_ptr<co
   : protocol_(std::move(protocol)), pool_(std::make_shared<pool>()) {
   pool_->cfg = std::move(settings);
   pool_->protocol = protocol_;
-  auto n = std::max<uint32_t>(1, pool_->cfg.connections);
+  auto n = std::clamp<uint32_t>(pool_->cfg.connections, 1, max_connections);
   for (uint32_t i = 0; i < n; ++i)
     std::thread{work, pool_}.detach();
 }
+
+namespace {
+
+/// The pool whose `done` callback this thread is running, if any.
+thread_local const void* answering_for = nullptr;
+
+} // namespace
 
 http_backend::~http_backend() {
   std::deque<job> left;
@@ -90,20 +139,31 @@ http_backend::~http_backend() {
     left.swap(pool_->queue);
   }
   pool_->ready.notify_all();
+  {
+    // No answer may reach the endpoint after this: wait for callbacks
+    // running now (each is one message send), unless this destructor runs
+    // inside one of them.
+    std::unique_lock<std::mutex> lock{pool_->answer_mutex};
+    pool_->closed = true;
+    if (answering_for != pool_.get())
+      pool_->answered.wait(lock, [&] { return pool_->answering == 0; });
+  }
   http_answer stopped;
   stopped.transport_error = "the endpoint stopped before the call was sent";
   for (auto& j : left)
-    finish(*pool_, j, classify_answer(protocol_->output_names(), stopped));
+    j.done(http_backend::merge_rejected(j.request, classify_answer(protocol_->output_names(), stopped), j.rows));
 }
 
 void http_backend::infer(const call_request& req, completion done) {
   job j{protocol_->encode(req), req.rows, std::move(done),
-        std::chrono::steady_clock::now() + pool_->cfg.timeout};
+        std::chrono::steady_clock::now() + pool_->cfg.timeout, {}};
   if (j.request.rows == 0) {
     // Nothing the server could be asked: every row was rejected.
     finish(*pool_, j, call_result{});
     return;
   }
+  if (j.request.rows > 1)
+    j.input = req; // to send its rows one by one if the server refuses the batch
   {
     std::lock_guard<std::mutex> guard{pool_->mutex};
     pool_->queue.push_back(std::move(j));
@@ -112,7 +172,10 @@ void http_backend::infer(const call_request& req, completion done) {
 }
 
 call_result http_backend::merge_rejected(const http_request& sent, call_result answer, uint32_t rows) {
-  if (sent.rejected.empty() || sent.rows == rows)
+  // A whole-call failure stays one (the endpoint pauses on a 429, breakers
+  // count a 5xx); the rows rejected here fail the same way, and alone on
+  // their retry.
+  if (sent.rejected.empty() || sent.rows == rows || !answer.error.ok())
     return answer;
   call_result res;
   res.names = answer.names;
@@ -127,15 +190,11 @@ call_result http_backend::merge_rejected(const http_request& sent, call_result a
       res.row_errors[row] = sent.rejected[row];
       continue;
     }
-    if (!answer.error.ok()) {
-      res.row_errors[row] = answer.error;
-    } else {
-      if (!answer.row_errors.empty() && !answer.row_errors[k].ok())
-        res.row_errors[row] = answer.row_errors[k];
-      else
-        for (size_t c = 0; c < cols; ++c)
-          res.values[row * cols + c] = std::move(answer.values[k * cols + c]);
-    }
+    if (!answer.row_errors.empty() && !answer.row_errors[k].ok())
+      res.row_errors[row] = answer.row_errors[k];
+    else
+      for (size_t c = 0; c < cols; ++c)
+        res.values[row * cols + c] = std::move(answer.values[k * cols + c]);
     ++k;
   }
   return res;
@@ -150,7 +209,21 @@ void http_backend::finish(const pool& p, job& j, call_result res) {
   for (auto& e : res.row_errors)
     if (!e.ok())
       e.message = scrub_secrets(p.cfg, std::move(e.message));
+  auto& gate = const_cast<pool&>(p);
+  {
+    std::lock_guard<std::mutex> guard{gate.answer_mutex};
+    if (gate.closed)
+      return; // the endpoint is gone (and maybe its actor system)
+    ++gate.answering;
+  }
+  answering_for = &p;
   j.done(std::move(res));
+  answering_for = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{gate.answer_mutex};
+    --gate.answering;
+  }
+  gate.answered.notify_all();
 }
 
 void http_backend::work(std::shared_ptr<pool> p) {
@@ -180,7 +253,11 @@ void http_backend::work(std::shared_ptr<pool> p) {
     auto sent = std::chrono::steady_clock::now();
     auto r = client.Post(proto.path().c_str(), headers, j.request.body, "application/json");
     auto answer = answer_of(cfg, r, "POST", proto.path(), sent);
-    finish(*p, j, proto.decode(j.request.rows, answer));
+    auto res = proto.decode(j.request.rows, answer);
+    if (res.error.cls == error_class::fatal_record && j.request.rows > 1 && j.input.rows > 1
+        && j.request.rejected.empty())
+      res = send_rows_alone(client, headers, cfg, proto, j.input);
+    finish(*p, j, std::move(res));
   }
 }
 

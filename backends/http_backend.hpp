@@ -61,8 +61,11 @@ public:
   void infer(const call_request& req, completion done) override;
 
   /// Joins the rows a request left out with the answer for the rows it
-  /// carried (exposed for tests).
+  /// carried (exposed for tests). A whole-call failure stays whole.
   static call_result merge_rejected(const http_request& sent, call_result answer, uint32_t rows);
+
+  /// Most connection workers (threads) one endpoint keeps.
+  static constexpr uint32_t max_connections = 256;
 
 private:
   struct job {
@@ -70,6 +73,8 @@ private:
     uint32_t rows;
     completion done;
     std::chrono::steady_clock::time_point deadline;
+    /// The batch's inputs (batches of several rows only).
+    call_request input;
   };
   /// What the workers share with the backend, owned by all of them.
   struct pool {
@@ -79,8 +84,15 @@ private:
     std::condition_variable ready;
     std::deque<job> queue;
     bool stopping = false;
+    /// Answers in progress; once `closed`, workers drop answers (the
+    /// destructor waits for those in progress).
+    std::mutex answer_mutex;
+    std::condition_variable answered;
+    int answering = 0;
+    bool closed = false;
   };
   static void work(std::shared_ptr<pool> p);
+
   /// Finishes `j` with `res` (scrubbed, rejected rows merged).
   static void finish(const pool& p, job& j, call_result res);
 

@@ -16,7 +16,7 @@ std::string error_message_of(const std::string& body) {
     return {};
   std::string_view text;
   simdjson::dom::element err;
-  if (root["error"].get(err) == simdjson::SUCCESS) {
+  if (root["error"].get(err) == simdjson::SUCCESS && !err.is_null()) {
     if (err.get(text) == simdjson::SUCCESS)
       return std::string{text};
     if (err["message"].get(text) == simdjson::SUCCESS)
@@ -25,8 +25,9 @@ std::string error_message_of(const std::string& body) {
   }
   if (root["message"].get(text) == simdjson::SUCCESS)
     return std::string{text};
-  if (root["detail"].get(text) == simdjson::SUCCESS)
-    return std::string{text};
+  simdjson::dom::element detail;
+  if (root["detail"].get(detail) == simdjson::SUCCESS && !detail.is_null())
+    return detail.get(text) == simdjson::SUCCESS ? std::string{text} : std::string{simdjson::minify(detail)};
   return {};
 }
 

@@ -52,10 +52,17 @@ bool flatten(element v, std::vector<element>& leaves, std::vector<int64_t>& dims
   return leaf_depth == SIZE_MAX || leaf_depth == dims.size();
 }
 
-int64_t product(const std::vector<int64_t>& dims) {
+/// The product of `dims`, or -1 when it would exceed `cap` (or a dim is
+/// negative): a server's shape must never make us allocate by its word.
+int64_t product(const std::vector<int64_t>& dims, int64_t cap = int64_t{1} << 40) {
   int64_t n = 1;
-  for (auto d : dims)
+  for (auto d : dims) {
+    if (d < 0)
+      return -1;
+    if (d != 0 && n > cap / d)
+      return -1;
     n *= d;
+  }
   return n;
 }
 
@@ -90,6 +97,8 @@ std::string append_leaf(std::string& out, element v, const std::string& datatype
     out += simdjson::minify(v);
     return {};
   }
+  if (!is_kserve_datatype(datatype))
+    return "the model's datatype \"" + datatype.substr(0, 16) + "\" is not one sinfer can send";
   // Integers: no fractions, within the type's range.
   bool is_unsigned = datatype[0] == 'U';
   int bits = std::atoi(datatype.c_str() + (is_unsigned ? 4 : 3));
@@ -186,18 +195,32 @@ http_request kserve_v2_protocol::encode(const call_request& req) const {
     out.rejected[row] = call_error{error_class::fatal_record, std::move(why), std::chrono::milliseconds{0}};
   };
   for (uint32_t row = 0; row < req.rows; ++row) {
+    // A row fixes open datatypes and shapes only once all its inputs fit,
+    // so a rejected row cannot make the next one fail.
+    struct open_type {
+      std::string datatype;
+      std::vector<int64_t> shape;
+      std::vector<std::string>* rows;
+    };
+    std::vector<open_type> staged;
+    staged.reserve(cols);
+    for (auto& col : columns)
+      staged.push_back({col.datatype, col.shape, &col.rows});
+    bool fits_all = true;
     for (size_t c = 0; c < cols; ++c) {
-      auto& col = columns[c];
+      auto& col = staged[c];
       auto& name = req.names[c];
       element v;
       if (parser.parse(req.at(row, c)).get(v)) {
         reject(row, "input \"" + name + "\" is not JSON");
+        fits_all = false;
         break;
       }
       std::vector<element> leaves;
       std::vector<int64_t> dims;
       if (!flatten(v, leaves, dims) || leaves.empty()) {
         reject(row, "input \"" + name + "\" is not a scalar or a rectangular array");
+        fits_all = false;
         break;
       }
       if (col.datatype.empty())
@@ -221,6 +244,7 @@ http_request kserve_v2_protocol::encode(const call_request& req) const {
         if (!fits) {
           reject(row, "input \"" + name + "\" has shape " + shape_text(dims) + ", the model expects "
                         + shape_text(col.shape));
+          fits_all = false;
           break;
         }
         bool open = std::any_of(col.shape.begin(), col.shape.end(), [](int64_t d) { return d < 0; });
@@ -236,10 +260,16 @@ http_request kserve_v2_protocol::encode(const call_request& req) const {
       }
       if (!why.empty()) {
         reject(row, "input \"" + name + "\": " + why);
+        fits_all = false;
         break;
       }
-      col.rows[row] = std::move(text);
+      (*col.rows)[row] = std::move(text);
     }
+    if (fits_all)
+      for (size_t c = 0; c < cols; ++c) {
+        columns[c].datatype = std::move(staged[c].datatype);
+        columns[c].shape = std::move(staged[c].shape);
+      }
   }
   std::vector<uint32_t> sent;
   for (uint32_t row = 0; row < req.rows; ++row)
@@ -324,7 +354,8 @@ call_result kserve_v2_protocol::decode(uint32_t rows, const http_answer& answer)
                                                + std::to_string(rows) + " records");
     std::vector<element> leaves;
     std::vector<int64_t> dims;
-    if (!flatten(data, leaves, dims) || static_cast<int64_t>(leaves.size()) != product(shape))
+    if (!flatten(data, leaves, dims) || leaves.empty()
+        || static_cast<int64_t>(leaves.size()) != product(shape, static_cast<int64_t>(leaves.size())))
       return unreadable_answer(cfg_.outputs, "output \"" + name + "\" has " + std::to_string(leaves.size())
                                                + " elements for shape " + shape_text(shape));
     std::vector<int64_t> row_dims(shape.begin() + 1, shape.end());
@@ -370,10 +401,15 @@ std::vector<metadata_problem> kserve_v2_protocol::apply_metadata(kserve_v2_setti
         continue;
       meta m;
       m.datatype = std::string{dt};
+      if (!is_kserve_datatype(m.datatype)) {
+        problems.push_back({"model", "the server's metadata gives tensor \"" + std::string{name}.substr(0, 64)
+                                       + "\" an unknown datatype"});
+        continue;
+      }
       bool first = true;
       for (auto d : shape) {
         int64_t n = 0;
-        if (d.get(n))
+        if (d.get(n) || n < -1 || n == 0 || n > (int64_t{1} << 31))
           n = -1;
         if (!first)
           m.shape.push_back(n);

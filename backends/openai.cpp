@@ -190,9 +190,9 @@ call_result openai_protocol::decode(uint32_t rows, const http_answer& answer) co
     uint32_t pos = 0;
     for (auto item : data) {
       int64_t index = pos++;
-      int64_t given = 0;
-      if (!item["index"].get(given))
-        index = given;
+      simdjson::dom::element given;
+      if (!item["index"].get(given) && given.get(index))
+        return unreadable_answer(cfg_.outputs, "an embedding's index is not an integer");
       if (index < 0 || index >= rows || seen[static_cast<size_t>(index)])
         return unreadable_answer(cfg_.outputs, "embedding index " + std::to_string(index)
                                                  + " is out of range or repeated");
@@ -205,7 +205,7 @@ call_result openai_protocol::decode(uint32_t rows, const http_answer& answer) co
       simdjson::dom::array arr;
       if (!emb.get(b64)) {
         std::string bytes;
-        if (!decode_base64(b64, bytes) || bytes.size() % 4 != 0)
+        if (!decode_base64(b64, bytes) || bytes.empty() || bytes.size() % 4 != 0)
           return unreadable_answer(cfg_.outputs, "embedding " + std::to_string(index) + " is not base64 float32");
         text = "[";
         for (size_t k = 0; k < bytes.size(); k += 4) {

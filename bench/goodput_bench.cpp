@@ -22,7 +22,7 @@
 // - fixed-wait: batches of up to bmax that wait up to 10 ms to fill (Ray
 //               Serve's batch_wait_timeout_s), fixed concurrency k.
 //
-//   bench/run_goodput [--seconds D] [--warmup W] [--loads 0.1,0.5,...]
+//   bench/run goodput [--seconds D] [--warmup W] [--loads 0.1,0.5,...]
 //                     [--only adaptive|async-io|fixed-wait]
 //
 // Prints a table and one RESULT line per configuration and load.

@@ -10,7 +10,7 @@
 // the server turns `--slowdown` times slower (the same k slots, so its
 // queue grows), for `--slow` seconds; then it recovers.
 //
-//   bench/run_limiter [--limiter gradient|aimd] [--load 1.2] [--steady 6]
+//   bench/run limiter [--limiter gradient|aimd] [--load 1.2] [--steady 6]
 //                     [--slow 6] [--recover 6] [--tick 0.5]
 //
 // Prints the trace and RESULT lines with the mean limit per phase.

@@ -13,7 +13,7 @@
 //   batch goes where a slot frees first, so each endpoint is fed at its pace.
 // - round-robin: batches alternate between the endpoints.
 //
-//   bench/run_routing [--phase-seconds D] [--warmup W]
+//   bench/run routing [--phase-seconds D] [--warmup W]
 //
 // Prints a table and one RESULT line per strategy and phase.
 

@@ -67,7 +67,9 @@ http_connection_settings http_connection_of(const model_config& m, size_t i) {
   http_connection_settings cs;
   cs.url = m.endpoints.at(i).url;
   cs.connections = m.endpoint_concurrency(static_cast<uint32_t>(i));
-  cs.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(m.timeout.attempt);
+  // Rounded up: a sub-millisecond timeout.attempt must not become 0 ms (every
+  // call would count as late before it is sent).
+  cs.timeout = std::max(std::chrono::milliseconds{1}, std::chrono::ceil<std::chrono::milliseconds>(m.timeout.attempt));
   cs.ca_file = m.ca_file;
   auto key = m.api_key;
   if (!m.api_key_env.empty())

@@ -6,12 +6,49 @@
 #include <exception>
 #include <functional>
 
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <httplib.h>
 #include <simdjson.h>
 
 #include "runtime/json_text.hpp"
 
 namespace sinfer {
+
+namespace {
+
+/// cpp-httplib (as Debian builds it) listens with a backlog of 5: a client
+/// opening more connections at once than that loses SYNs and waits out
+/// TCP's 1 s retransmit, which reads as a 1-3 s stall in any benchmark.
+/// Listening again on the same socket only raises the backlog, so find the
+/// listening socket on `port` among this process's descriptors and do that.
+void deepen_backlog(int port) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr)
+    return;
+  while (auto* e = ::readdir(dir)) {
+    int fd = std::atoi(e->d_name);
+    if (fd <= 2)
+      continue;
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    int listening = 0;
+    socklen_t optlen = sizeof listening;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0
+        || ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) != 0 || listening == 0)
+      continue;
+    int bound = addr.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port)
+              : addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                                           : -1;
+    if (bound == port)
+      ::listen(fd, 1024);
+  }
+  ::closedir(dir);
+}
+
+} // namespace
 
 namespace {
 
@@ -1034,6 +1071,7 @@ int reference_server::start(std::string& error) {
     error = "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port);
     return -1;
   }
+  deepen_backlog(port_);
   thread_ = std::thread{[this] { server_->listen_after_bind(); }};
   return port_;
 }

@@ -241,3 +241,28 @@ TEST_CASE("stdin to stdout: a pipe in, a pipe out, dead letters still go to thei
   CHECK(dead[0].find("\"source\":\"stdin\",\"partition\":0,\"offset\":2,\"line\":2") != std::string::npos);
   CHECK(r.err.find("2 out, 1 dead-lettered (see dead.jsonl)") != std::string::npos);
 }
+
+TEST_CASE("sinfer run: SIGINT stops the source, drains what is in flight and ends with exit 0") {
+  temp_dir dir;
+  write_file(dir.file("job.json"), R"({
+    "job": {"name": "endless"},
+    "source": {"type": "generator", "count": 100000000, "rate": 500},
+    "models": {"m": {"model": "keyword-classifier", "input": {"text": "text"}, "output": {"label": "label"}}},
+    "stages": ["m"],
+    "sink": {"type": "jsonl", "path": "out.jsonl"}
+  })");
+  // Waits (bounded) for the first output line, then interrupts the job.
+  auto r = run_in(dir, "( " + sinfer_bin + " run -q job.json & pid=$!; "
+                       "for i in $(seq 200); do [ -s out.jsonl ] && break; sleep 0.05; done; "
+                       "kill -INT $pid; wait $pid; echo \"exit $?\" )");
+  auto all = r.out + r.err;
+  CHECK_MESSAGE(r.out.find("exit 0") != std::string::npos, all);
+  CHECK(r.err.find("stopping: draining records in flight") != std::string::npos);
+  CHECK(r.err.find("finished") != std::string::npos);
+  // Everything read was written: nothing lost on the way out.
+  auto lines = read_lines(dir.file("out.jsonl"));
+  CHECK(!lines.empty());
+  CHECK(lines.size() < 100000000);
+  CHECK(r.err.find(std::to_string(lines.size()) + " in, " + std::to_string(lines.size()) + " out")
+        != std::string::npos);
+}

@@ -91,6 +91,8 @@ TEST_CASE("error bodies in every server's shape give their message") {
     {"older vllm", R"({"object":"error","message":"model not found","type":"NotFoundError","code":404})",
      "model not found"},
     {"fastapi", R"({"detail":"Not Found"})", "Not Found"},
+    {"fastapi validation", R"({"detail":[{"msg":"field required"}]})", R"([{"msg":"field required"}])"},
+    {"null error, message beside it", R"({"error":null,"message":"boom"})", "boom"},
     {"error object without message", R"({"error":{"code":7}})", R"({"code":7})"},
     {"not json", "<html>502</html>", ""},
     {"no message", R"({"ok":false})", ""},
@@ -210,6 +212,14 @@ TEST_CASE("kserve-v2: a record that does not fit its tensor fails alone; the res
   CHECK(merged.row_errors[0].message == "bad");
   CHECK(merged.row_errors[1].ok());
   CHECK(merged.values[1] == "7");
+  // A whole-call failure (a 429 here) stays whole: the endpoint must pause
+  // and the breakers count it, whatever rows were left out.
+  call_result limited;
+  limited.names = {"y"};
+  limited.error = call_error{error_class::rate_limited, "slow down", std::chrono::milliseconds{3000}};
+  merged = http_backend::merge_rejected(sent, limited, 2);
+  CHECK(merged.error.cls == error_class::rate_limited);
+  CHECK(merged.error.retry_after == std::chrono::milliseconds{3000});
 }
 
 TEST_CASE("kserve-v2: outputs are read back per row, flat or nested, or the call fails whole") {
@@ -256,6 +266,15 @@ TEST_CASE("kserve-v2: outputs are read back per row, flat or nested, or the call
     {"unknown model", 404, R"({"error":"Request for unknown model: 'clf' is not found"})",
      error_class::fatal_endpoint, "unknown model"},
     {"unavailable", 503, R"({"error":"model not ready"})", error_class::retryable, "model not ready"},
+    {"shape overflows", 200,
+     R"({"outputs":[{"name":"label","shape":[2,2147483648,2147483648,4],"data":[]},{"name":"score","shape":[2,1],"data":[1,2]}]})",
+     error_class::fatal_endpoint, "0 elements"},
+    {"shape product overflows to what the data has", 200,
+     R"({"outputs":[{"name":"label","shape":[2,4294967296,4294967296,1],"data":["a","b"]},{"name":"score","shape":[2,1],"data":[1,2]}]})",
+     error_class::fatal_endpoint, "bad shape"},
+    {"huge shape, empty data", 200,
+     R"({"outputs":[{"name":"label","shape":[2,1073741824,0],"data":[]},{"name":"score","shape":[2,1],"data":[1,2]}]})",
+     error_class::fatal_endpoint, "0 elements"},
   };
   for (auto& r : rows) {
     CAPTURE(r.name);
@@ -305,6 +324,14 @@ TEST_CASE("kserve-v2: model metadata fills in datatypes and names what the confi
   auto bad = kserve_v2_protocol::apply_metadata(c, R"({"models":[]})");
   REQUIRE(bad.size() == 1);
   CHECK(bad[0].key == "model");
+  // A datatype the protocol does not have is the server's problem, named,
+  // never sent on.
+  c = classifier();
+  bad = kserve_v2_protocol::apply_metadata(
+    c, R"({"inputs":[{"name":"text","datatype":"STRING","shape":[-1,1]}],"outputs":[{"name":"label","datatype":"BYTES","shape":[-1,1]},{"name":"score","datatype":"FP32","shape":[-1,1]}]})");
+  REQUIRE(!bad.empty());
+  CHECK_MESSAGE(bad[0].message.find("unknown datatype") != std::string::npos, bad[0].message);
+  CHECK(c.inputs[0].datatype.empty());
 }
 
 TEST_CASE("openai embeddings: many inputs in one request; float or base64 answers by index") {
@@ -341,6 +368,8 @@ TEST_CASE("openai embeddings: many inputs in one request; float or base64 answer
     {"base64 not float32", R"({"data":[{"index":0,"embedding":"AAA="},{"index":1,"embedding":[2]}]})", "not base64"},
     {"strings", R"({"data":[{"index":0,"embedding":["a"]},{"index":1,"embedding":[2]}]})", "non-number"},
     {"no data", R"({"object":"list"})", "no \"data\""},
+    {"index not an integer", R"({"data":[{"index":"0","embedding":[1]},{"index":1,"embedding":[2]}]})", "not an integer"},
+    {"empty base64", R"({"data":[{"index":0,"embedding":""},{"index":1,"embedding":[2]}]})", "not base64"},
   };
   for (auto& r : rows) {
     CAPTURE(r.name);
