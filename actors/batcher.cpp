@@ -21,9 +21,20 @@ struct endpoint_link {
   /// Slots granted and not used yet; slots asked for and not granted yet.
   uint32_t held = 0;
   uint32_t wanted = 0;
-  /// This batcher's calls in flight there, and their smoothed latency (ms).
+  /// This batcher's calls in flight there, and their smoothed latency (ms):
+  /// the router's view until the endpoint reports its own.
   uint32_t outstanding = 0;
   double latency_ms = 0;
+  /// The endpoint's job-wide load as of its last slot message, and whether
+  /// one came yet.
+  endpoint_load load;
+  bool reported = false;
+  /// Of the slots busy in that report, those not this batcher's (its held
+  /// slots and calls then): the rest of the job's load there.
+  uint32_t others = 0;
+  /// A want went out and no slot message came since: with load reports its
+  /// answer (slots, or a 0-slot report) is one message away.
+  bool asked = false;
 
   bool allowed() const noexcept {
     return gate.state == breaker_state::closed
@@ -40,6 +51,9 @@ struct batcher_state {
   size_t inputs = 0;
   std::vector<endpoint_link> links;
   bool flushing = false;
+  /// Endpoints answer every want at once (load-aware over several
+  /// endpoints: see endpoint_settings::load_reports).
+  bool load_reports = false;
   /// `routing.strategy` picks; for every strategy but load-aware, the
   /// endpoint the next batch goes to (-1: not chosen yet).
   std::unique_ptr<router> routes;
@@ -220,6 +234,7 @@ void want_slots(batcher_pointer self, size_t allowed) {
     if (have < std::min(share, cap)) {
       auto n = static_cast<uint32_t>(std::min(share, cap) - have);
       link.wanted += n;
+      link.asked = true;
       self->send(st.cfg.endpoints[i], want_atom::value, caf::actor_cast<slot_listener>(self), i, n);
     }
   }
@@ -249,28 +264,46 @@ void pump(batcher_pointer self) {
     auto n = static_cast<uint32_t>(st.links.size());
     auto strategy = st.cfg.model->routing;
     if (strategy == routing_strategy::load_aware) {
-      // Slots go to whoever asked first wherever capacity frees, so a batch
-      // lands where the queue is shortest (join the idle queue); when
-      // several endpoints hold a slot, the router's power of two choices
-      // picks by expected wait. Half-open endpoints first: their few probes
+      // Every allowed endpoint is asked for slots and they come wherever
+      // capacity frees, so a batch lands where the queue is shortest (join
+      // the idle queue). The router's power of two choices picks by
+      // expected wait, from each endpoint's job-wide load (its last slot
+      // message: slots busy, probe queue depth, latency), among the
+      // endpoints that hold a slot for this batcher or, with load reports,
+      // owe an answer to a want: when it picks one of those, the batch
+      // waits for that answer (slots, or at once a report that it has
+      // none), so a loaded or suspect endpoint that happens to answer first
+      // does not get the batch. Half-open endpoints first: their few probes
       // decide recovery and would otherwise go unused.
       std::vector<endpoint_view> views(n);
       bool probe_held = false;
       for (uint32_t i = 0; i < n; ++i) {
         auto& l = st.links[i];
-        views[i].allowed = l.allowed() && l.held > 0;
-        views[i].in_flight = l.outstanding;
+        bool pending = l.held == 0 && l.asked && st.load_reports;
+        views[i].allowed = l.allowed() && (l.held > 0 || pending);
         views[i].limit = UINT32_MAX;
-        views[i].latency_ms = l.latency_ms;
+        if (l.reported) {
+          // The others' slots as last reported, plus this batcher's calls
+          // there now (the slot this batch takes is the score's + 1).
+          views[i].in_flight = l.others + l.outstanding;
+          views[i].queue_depth = l.load.queue_depth;
+          views[i].latency_ms = l.load.latency_ms > 0 ? l.load.latency_ms : l.latency_ms;
+          views[i].failure_rate = l.load.failure_rate;
+        } else {
+          views[i].in_flight = l.outstanding;
+          views[i].latency_ms = l.latency_ms;
+        }
         if (l.allowed())
           ++allowed;
-        if (views[i].allowed && l.gate.state == breaker_state::half_open)
+        if (l.allowed() && l.held > 0 && l.gate.state == breaker_state::half_open)
           probe_held = true;
       }
       if (probe_held)
         for (uint32_t i = 0; i < n; ++i)
           views[i].allowed = views[i].allowed && st.links[i].gate.state == breaker_state::half_open;
       chosen = st.routes->pick(views);
+      if (chosen >= 0 && st.links[static_cast<size_t>(chosen)].held == 0)
+        chosen = -1; // its answer is on the way
     } else {
       // A pinned strategy: the router names the endpoint of the next batch,
       // and the batch waits for a slot there.
@@ -354,6 +387,7 @@ batcher_actor::behavior_type batcher_behavior(batcher_pointer self, batcher_sett
   st.inputs = st.input_names.size();
   st.links.resize(st.cfg.endpoints.size());
   st.routes = std::make_unique<router>(st.cfg.model->routing, st.cfg.routing_seed);
+  st.load_reports = st.cfg.model->routing == routing_strategy::load_aware && st.cfg.endpoints.size() > 1;
   for (uint32_t i = 0; i < st.cfg.breakers.size(); ++i)
     self->send(st.cfg.breakers[i], subscribe_atom::value, caf::actor_cast<gate_listener>(self), i);
   return {
@@ -374,10 +408,15 @@ batcher_actor::behavior_type batcher_behavior(batcher_pointer self, batcher_sett
       self->state.armed_at = caf::actor_clock::time_point::max();
       pump(self);
     },
-    [=](slot_atom, uint32_t index, uint32_t n) {
+    [=](slot_atom, uint32_t index, uint32_t n, endpoint_load& load) {
       auto& link = self->state.links.at(index);
       link.wanted -= std::min(link.wanted, n);
       link.held += n;
+      link.load = load;
+      link.reported = true;
+      link.asked = false;
+      auto mine = link.outstanding + link.held;
+      link.others = load.in_flight > mine ? load.in_flight - mine : 0;
       pump(self);
     },
     [=](gate_atom, uint32_t index, endpoint_gate& gate) {

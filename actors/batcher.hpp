@@ -4,8 +4,8 @@
 ///
 /// Scope: subtask (one per model stage, and one per fallback model of the
 /// stage). Spawned by job_supervisor with its inference operator.
-/// Receives: (work, items) from its operator; (slot, endpoint, n) from
-///   endpoints; (gate, endpoint, gate) from its subtask breakers; (flush)
+/// Receives: (work, items) from its operator; (slot, endpoint, n, load)
+///   from endpoints; (gate, endpoint, gate) from its subtask breakers; (flush)
 ///   at end of input; (tick) its own linger timer.
 /// Sends: (want, self, endpoint, n) and (release, n) to endpoints, (infer,
 ///   batch) requests on granted slots; (outcome, report) for every call to
@@ -14,8 +14,13 @@
 /// may be called is the gate its breaker pushed (closed, or half-open with
 /// probes left). Which endpoint gets a batch is `routing.strategy`
 /// (policies/routing.hpp): load-aware asks every allowed endpoint for slots
-/// and sends to whichever grants first (a slow endpoint gets fewer batches),
-/// choosing by expected wait when several hold slots; round-robin, weighted
+/// and picks by expected wait (power of two choices over each endpoint's
+/// job-wide load as its slot messages report it: slots busy, the load
+/// probe's queue depth, smoothed latency) among the endpoints holding a slot
+/// for it or, by their last report, about to grant one (then the batch
+/// waits for that answer, one message away); a slow, loaded or suspect
+/// endpoint thus gets fewer batches, yet still takes them while the others
+/// are full. Round-robin, weighted
 /// and primary-backup pin the next batch to the endpoint the router names
 /// and wait for a slot there. A retry avoids the endpoint
 /// that failed it when another one can take it. Items past their deadline

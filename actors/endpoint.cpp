@@ -1,12 +1,14 @@
 #include "actors/endpoint.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <map>
 #include <thread>
 #include <unordered_map>
 
 #include <caf/all.hpp>
+#include <spdlog/spdlog.h>
 
 namespace sinfer {
 
@@ -34,9 +36,91 @@ struct endpoint_state {
   /// No grants before this time (Retry-After).
   caf::actor_clock::time_point paused_until{};
   bool resume_armed = false;
+  /// Smoothed latency of successful calls in ms (TCP's SRTT, 1/8); 0: none.
+  double srtt_ms = 0.0;
+  /// The failure share (endpoint_load::failure_rate) at `failure_at`.
+  double failure_share = 0.0;
+  caf::actor_clock::time_point failure_at{};
+  /// probe.type in-band: the estimate from this endpoint's calls.
+  std::unique_ptr<in_band_probe> in_band;
+  /// probe.type prometheus: the reader of its load_probe's scrapes.
+  std::unique_ptr<prometheus_probe> scraper;
+  /// prometheus: suspect at the last evaluation; a (stale) timer pending;
+  /// the last failed scrape's error; a page without any configured metric
+  /// was reported.
+  bool suspect = false;
+  bool stale_armed = false;
+  std::string last_scrape_error;
+  bool warned_unknown = false;
 };
 
 using endpoint_pointer = scheduled_endpoint::stateful_pointer<endpoint_state>;
+
+/// Publishes a probe reading to the counters (-1 fields: unknown).
+void publish_reading(endpoint_counters& c, const probe_reading& r) {
+  c.probe_queue_depth.store(r.queue_depth, std::memory_order_relaxed);
+  c.probe_running.store(r.running, std::memory_order_relaxed);
+  c.probe_mean_queue_ms.store(r.mean_queue_ms, std::memory_order_relaxed);
+  c.probe_cache_usage.store(r.cache_usage, std::memory_order_relaxed);
+  raise_to(c.max_probe_queue_depth, r.queue_depth);
+}
+
+/// The failure share at `now`: halves every second since the last call.
+double failure_share(const endpoint_state& st, caf::actor_clock::time_point now) {
+  if (st.failure_share <= 0)
+    return 0.0;
+  auto idle = std::chrono::duration<double>(now - st.failure_at).count();
+  return idle > 0 ? st.failure_share * std::exp2(-idle) : st.failure_share;
+}
+
+/// The endpoint's load now, for its slot messages (`grant` sets each
+/// message's `in_flight`, its own slots included).
+endpoint_load load_now(endpoint_pointer self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  endpoint_load l;
+  l.in_flight = st.busy;
+  l.limit = st.limiter->limit();
+  l.latency_ms = st.srtt_ms;
+  l.failure_rate = failure_share(st, now);
+  l.paused = now < st.paused_until;
+  if (st.in_band) {
+    auto r = st.in_band->reading(now, static_cast<uint32_t>(st.waiting.size()));
+    if (r.queue_depth >= 0)
+      publish_reading(*st.cfg.counters, r);
+    l.queue_depth = routing_queue_depth(r);
+  } else if (st.scraper) {
+    l.queue_depth = routing_queue_depth(st.scraper->current(now));
+  }
+  return l;
+}
+
+/// prometheus: re-evaluates the suspicion at `now` (counters, a log line
+/// when it changes) and keeps a (stale) timer armed for when the last
+/// answered scrape gets too old.
+void review_probe(endpoint_pointer self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  auto& c = *st.cfg.counters;
+  auto& health = st.scraper->health();
+  bool suspect = health.suspect(now);
+  if (suspect != st.suspect) {
+    st.suspect = suspect;
+    c.probe_suspect.store(suspect, std::memory_order_relaxed);
+    if (suspect) {
+      c.probe_suspect_periods.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("{}: {}{}; it keeps serving, the load-aware router prefers other endpoints", st.cfg.name,
+                   st.scraper->current(now).error,
+                   st.last_scrape_error.empty() ? std::string{} : " (last: " + st.last_scrape_error + ")");
+    } else {
+      spdlog::info("{}: load probe answered again; no longer suspect", st.cfg.name);
+    }
+  }
+  if (!suspect && !st.stale_armed && health.stale_at() != policy_time::max()) {
+    st.stale_armed = true;
+    self->delayed_send(self, health.stale_at() - now, stale_atom::value);
+  }
+}
 
 /// Grants free slots to waiting batchers, oldest request first.
 void grant(endpoint_pointer self) {
@@ -50,13 +134,17 @@ void grant(endpoint_pointer self) {
     return;
   }
   auto limit = st.limiter->limit();
+  if (st.busy >= limit || st.waiters.empty())
+    return;
+  auto load = load_now(self);
   while (st.busy < limit && !st.waiters.empty()) {
     auto& w = st.waiters.front();
     auto k = std::min(w.wanted, limit - st.busy);
     st.busy += k;
     w.wanted -= k;
     st.granted[w.listener.address()] += k;
-    self->send(w.listener, slot_atom::value, w.index, k);
+    load.in_flight = st.busy;
+    self->send(w.listener, slot_atom::value, w.index, k, load);
     if (w.wanted == 0)
       st.waiters.pop_front();
   }
@@ -72,10 +160,23 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
   auto now = self->clock().now();
   if (auto s = st.started.find(id); s != st.started.end()) {
     bool overload = res.error.cls == error_class::rate_limited || res.error.timed_out;
-    if (res.error.ok())
-      st.limiter->on_sample(now, now - s->second.first, s->second.second);
-    else if (overload)
+    if (res.error.ok()) {
+      auto latency = now - s->second.first;
+      st.limiter->on_sample(now, latency, s->second.second);
+      if (st.in_band)
+        st.in_band->on_sample(now, latency);
+      double ms = std::chrono::duration<double, std::milli>(latency).count();
+      st.srtt_ms = st.srtt_ms == 0 ? ms : st.srtt_ms + (ms - st.srtt_ms) / 8;
+      c.latency_ms.store(st.srtt_ms, std::memory_order_relaxed);
+    } else if (overload)
       st.limiter->on_drop(now);
+    if (res.error.cls != error_class::fatal_record) {
+      // A bad record says nothing about the endpoint.
+      double failed = res.error.ok() ? 0.0 : 1.0;
+      auto share = failure_share(st, now);
+      st.failure_share = share + (failed - share) / 8;
+      st.failure_at = now;
+    }
     st.started.erase(s);
     c.limit.store(st.limiter->limit(), std::memory_order_relaxed);
   }
@@ -118,6 +219,14 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
     lc.initial = lc.max;
   self->state.limiter = std::make_unique<concurrency_limiter>(concurrency_limiter::clamped(lc));
   self->state.cfg.counters->limit.store(self->state.limiter->limit());
+  auto& probe = self->state.cfg.probe;
+  if (probe == probe_kind::in_band) {
+    self->state.in_band = std::make_unique<in_band_probe>(in_band_config{});
+  } else if (probe == probe_kind::prometheus) {
+    self->state.scraper = std::make_unique<prometheus_probe>(self->state.cfg.probe_metrics,
+                                                             self->state.cfg.probe_health, self->clock().now());
+    review_probe(self); // arms the first staleness check (none answered since start)
+  }
   // A listener that dies gives back the slots it held and its place in line.
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& st = self->state;
@@ -140,15 +249,22 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
         st.granted.emplace(listener.address(), 0);
         self->monitor(listener);
       }
+      auto before = st.granted[listener.address()];
       // One entry per listener and index: a repeated want adds to it.
+      bool added = false;
       for (auto& w : st.waiters)
         if (w.listener == listener && w.index == index) {
           w.wanted += n;
-          grant(self);
-          return;
+          added = true;
+          break;
         }
-      st.waiters.push_back(waiter{std::move(listener), index, n});
+      if (!added)
+        st.waiters.push_back(waiter{listener, index, n});
       grant(self);
+      // Nothing granted at once: say so at once, with the load, so the
+      // batcher's router does not wait here on a stale view.
+      if (st.cfg.load_reports && st.granted[listener.address()] == before)
+        self->send(listener, slot_atom::value, index, uint32_t{0}, load_now(self));
     },
     [=](release_atom, uint32_t n) {
       auto& st = self->state;
@@ -225,6 +341,41 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
     [=](tick_atom) {
       self->state.resume_armed = false;
       grant(self);
+    },
+    [=](scrape_atom, scrape_outcome& out) {
+      auto& st = self->state;
+      if (!st.scraper)
+        return; // not a prometheus endpoint
+      auto now = self->clock().now();
+      auto& c = *st.cfg.counters;
+      c.probe_scrapes.fetch_add(1, std::memory_order_relaxed);
+      auto r = out.answered ? st.scraper->on_scrape(now, out.body)
+                            : st.scraper->on_scrape_failed(now, std::move(out.error));
+      if (!r.ok) {
+        c.probe_failures.fetch_add(1, std::memory_order_relaxed);
+        spdlog::debug("{}: load probe: {}", st.cfg.name, r.error);
+        st.last_scrape_error = std::move(r.error);
+      } else {
+        st.last_scrape_error.clear();
+        if (!r.known() && !st.warned_unknown) {
+          st.warned_unknown = true;
+          spdlog::warn("{}: the metrics page has none of the metrics probe.* names for this model (check the "
+                       "names and probe.model-label-value)", st.cfg.name);
+        }
+        publish_reading(c, r);
+        if (r.queue_depth >= 0) {
+          st.limiter->on_probe(now, r.queue_depth, r.running);
+          c.probe_limiter_readings.fetch_add(1, std::memory_order_relaxed);
+          c.limit.store(st.limiter->limit(), std::memory_order_relaxed);
+        }
+      }
+      review_probe(self);
+    },
+    [=](stale_atom) {
+      auto& st = self->state;
+      st.stale_armed = false;
+      if (st.scraper)
+        review_probe(self);
     },
   };
 }

@@ -6,10 +6,26 @@
 /// Scope: job (one per endpoint of each model). Spawned by job_supervisor
 /// before the subtasks.
 /// Receives: (want, listener, index, n) from batchers: grants each wanted
-///   slot with (slot, index, k) as slots free, first asked first served;
-///   (release, n) for granted slots a batcher did not use; (infer, batch) on
-///   a granted slot.
+///   slot with (slot, index, k, load) as slots free, first asked first
+///   served; (release, n) for granted slots a batcher did not use; (infer,
+///   batch) on a granted slot; (scrape, outcome) from its load probe.
 /// Sends: (slot, ...) to batchers; the call_result reply.
+/// Load (policies/load_probe.hpp, `probe.type`): every slot message carries
+/// an `endpoint_load` (slots busy, limit, queue depth, smoothed latency of
+/// successful calls, recent failure share, paused) for the batchers'
+/// load-aware router. With `load_reports` a want that cannot be granted at
+/// once is answered at once with (slot, index, 0, load): every want gets an
+/// answer in one message, so a batcher may wait for the answer of the
+/// endpoint its router prefers. The queue depth is `routing_queue_depth` of:
+/// - in-band: an `in_band_probe` fed with this endpoint's successful calls'
+///   latencies, read at each slot message with the calls in flight;
+/// - prometheus: a `prometheus_probe` fed with the (scrape, outcome)
+///   messages of its `load_probe` actor (actors/load_probe.hpp). Answered
+///   scrapes whose reading knows a queue depth feed `limiter.on_probe`;
+///   failed ones only count towards suspicion (a suspect endpoint keeps
+///   serving; the router sees it loaded). A (stale) timer re-evaluates the
+///   suspicion at `stale_at` when no scrape answers;
+/// - none: 0.
 /// Timeouts and Retry-After are enforced here, where the calls are:
 /// - a call that has not answered after `timeout.attempt` is answered with a
 ///   retryable "attempt timeout" error and its slot is freed; a late answer
@@ -29,7 +45,9 @@
 
 #include "backends/inference_backend.hpp"
 #include "policies/concurrency_limiter.hpp"
+#include "policies/load_probe.hpp"
 #include "messages/scoring.hpp"
+#include "runtime/job_config.hpp"
 #include "runtime/job_counters.hpp"
 
 namespace sinfer {
@@ -46,6 +64,15 @@ struct endpoint_settings {
   std::chrono::nanoseconds latency_per_record{0};
   /// timeout.attempt.
   std::chrono::nanoseconds attempt_timeout = std::chrono::seconds{30};
+  /// How the endpoint reads its server's load (`probe.type`); for
+  /// prometheus, the names it reads and when it turns suspect. Its
+  /// `load_probe` actor is spawned by whoever spawns the endpoint.
+  probe_kind probe = probe_kind::in_band;
+  probe_metric_names probe_metrics;
+  probe_health_config probe_health;
+  /// Answer a want that must queue at once with a 0-slot load report (set
+  /// when batchers choose between several endpoints by load).
+  bool load_reports = false;
   std::shared_ptr<endpoint_counters> counters;
 };
 

@@ -1,11 +1,14 @@
 #include "actors/job_supervisor.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/endpoint.hpp"
+#include "actors/load_probe.hpp"
 #include "backends/http_backend.hpp"
 #include "runtime/http_models.hpp"
 #include "actors/inference_operator.hpp"
@@ -32,9 +35,22 @@ struct supervisor_state {
   /// One restart strategy for the whole job, as in Flink.
   std::unique_ptr<restart_strategy> restarts;
   uint64_t last_out = 0;
+  /// The load probes: how to start each again, and which probe each running
+  /// one is (a probe's death is a warning and a restart, not the job's end).
+  std::vector<load_probe_settings> probes;
+  std::map<caf::actor_addr, uint32_t> probe_of;
 };
 
 using supervisor_pointer = supervisor_actor::stateful_pointer<supervisor_state>;
+
+/// Starts load probe `i` (again) and watches it.
+void start_probe(supervisor_pointer self, uint32_t i) {
+  auto& st = self->state;
+  auto probe = caf::actor_cast<caf::actor>(spawn_load_probe(self->system(), st.probes[i]));
+  self->monitor(probe);
+  st.children.push_back(probe);
+  st.probe_of[probe.address()] = i;
+}
 
 void end_job(supervisor_pointer self, bool ok, std::string reason, sink_figures figures) {
   auto& st = self->state;
@@ -120,8 +136,32 @@ void start(supervisor_pointer self) {
         es.latency = ep.latency.count() >= 0 ? ep.latency : m.latency;
         es.latency_per_record = ep.latency_per_record.count() >= 0 ? ep.latency_per_record : m.latency_per_record;
         es.attempt_timeout = m.timeout.attempt;
+        es.probe = m.probe.kind;
+        es.probe_metrics = m.probe.metrics;
+        es.probe_metrics.model = m.probe.model_label_value.value_or(m.model);
+        es.probe_health = m.probe.health;
+        es.load_reports = m.routing == routing_strategy::load_aware && m.endpoints.size() > 1;
         es.counters = st.counters->endpoint(es.name);
+        auto name = es.name;
         ma.endpoints.push_back(watch(spawn_endpoint(self->system(), std::move(es))));
+        if (m.probe.kind == probe_kind::prometheus) {
+          load_probe_settings ps;
+          ps.name = name;
+          ps.endpoint = caf::actor_cast<probe_listener>(ma.endpoints.back());
+          ps.interval = m.probe.interval;
+          if (st.options.scrape_for) {
+            ps.scrape = st.options.scrape_for(name);
+            ps.detached = false;
+          } else {
+            auto conn = http_connection_of(m, i);
+            conn.timeout = std::max(std::chrono::milliseconds{1},
+                                    std::chrono::duration_cast<std::chrono::milliseconds>(m.probe.timeout));
+            ps.target = "GET " + conn.url + m.probe.path;
+            ps.scrape = http_scrape(std::move(conn), m.probe.path);
+          }
+          st.probes.push_back(std::move(ps));
+          start_probe(self, static_cast<uint32_t>(st.probes.size() - 1));
+        }
         if (m.job_breaker_enabled) {
           job_breaker_settings js;
           js.endpoint = model_name + "/" + ep.name;
@@ -207,7 +247,26 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_pointer self,
   });
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& st = self->state;
-    if (st.ended || msg.reason == caf::exit_reason::normal)
+    if (st.ended)
+      return;
+    if (auto p = st.probe_of.find(msg.source); p != st.probe_of.end()) {
+      // A failing probe is a signal, not a failure: its endpoint keeps
+      // serving (suspect once its last answered scrape is stale-after old).
+      auto i = p->second;
+      st.probe_of.erase(p);
+      auto addr = msg.source;
+      st.children.erase(std::remove_if(st.children.begin(), st.children.end(),
+                                       [&](const caf::actor& a) { return a.address() == addr; }),
+                        st.children.end());
+      auto& ps = st.probes[i];
+      st.counters->endpoint(ps.name)->probe_restarts.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("job \"{}\": the load probe of {} stopped ({}); starting another in {} ms", st.cfg->name, ps.name,
+                   self->system().render(msg.reason),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(ps.interval).count());
+      self->delayed_send(self, ps.interval, restart_atom::value, i);
+      return;
+    }
+    if (msg.reason == caf::exit_reason::normal)
       return;
     end_job(self, false, "an actor of the job died: " + self->system().render(msg.reason), {});
   });
@@ -243,6 +302,10 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_pointer self,
     },
     [=](fail_atom, std::string reason) {
       end_job(self, false, std::move(reason), {});
+    },
+    [=](restart_atom, uint32_t probe) {
+      if (!self->state.ended && probe < self->state.probes.size())
+        start_probe(self, probe);
     },
     [=](tick_atom) {
       auto& st = self->state;

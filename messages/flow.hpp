@@ -79,12 +79,14 @@ using restart_authority =
 
 /// The job supervisor: `run` answers with the report when the job ends;
 /// the sink reports `done` with its figures; anyone may report `fail`;
-/// crashed subtasks ask it whether to restart.
+/// crashed subtasks ask it whether to restart; (restart, i) is its own
+/// timer to start load probe i again after it died.
 using supervisor_actor = caf::typed_actor<
   caf::replies_to<crashed_atom, uint32_t, uint32_t, std::string>::with<int64_t>,
   caf::replies_to<run_atom>::with<job_report>,
   caf::reacts_to<done_atom, sink_figures>,
   caf::reacts_to<fail_atom, std::string>,
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  caf::reacts_to<restart_atom, uint32_t>>;
 
 } // namespace sinfer

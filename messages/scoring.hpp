@@ -16,6 +16,10 @@
 /// its concurrency limit job-wide, and none while a Retry-After holds. A
 /// batcher forms its batch when a slot arrives, so batches grow while every
 /// slot is busy (adaptive batching) and a lone record goes out at once.
+/// Every slot message carries the endpoint's load (`endpoint_load`) for the
+/// batcher's load-aware router; with load reports on (a model with several
+/// endpoints routed load-aware) an endpoint that cannot grant a wanted slot
+/// at once says so at once with a grant of 0 slots and its load.
 
 #include <cstdint>
 #include <string>
@@ -27,6 +31,7 @@
 
 #include "messages/call.hpp"
 #include "messages/flow.hpp"
+#include "messages/probe.hpp"
 #include "policies/circuit_breaker.hpp"
 
 namespace sinfer {
@@ -121,6 +126,34 @@ typename Inspector::result_type inspect(Inspector& f, endpoint_gate& x) {
   return f(x.state, x.probes, x.job_probes, x.subtask_epoch, x.job_epoch);
 }
 
+/// An endpoint's load when it sent a slot message: what the batchers'
+/// load-aware router reads into `endpoint_view` (policies/routing.hpp).
+struct endpoint_load {
+  /// Slots granted or in a call at the endpoint, job-wide (the slots of
+  /// this message included).
+  uint32_t in_flight = 0;
+  /// Its concurrency limit now.
+  uint32_t limit = 1;
+  /// The server's queue as the endpoint's load probe reads it now:
+  /// `routing_queue_depth` of the probe's current reading (0: unknown or
+  /// probe "none"; a suspect prometheus probe: 1e9).
+  double queue_depth = 0;
+  /// Smoothed latency of the endpoint's successful calls (TCP's SRTT,
+  /// 1/8), ms; 0: none yet.
+  double latency_ms = 0;
+  /// Share of its recent calls that failed, 0..1: an EWMA (1/8 per call)
+  /// of failures (every class but fatal-record) that halves every second,
+  /// so it fades once calls stop (a breaker opened) or succeed again.
+  double failure_rate = 0;
+  /// A Retry-After pause holds: no grants until it passes.
+  bool paused = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, endpoint_load& x) {
+  return f(x.in_flight, x.limit, x.queue_depth, x.latency_ms, x.failure_rate, x.paused);
+}
+
 /// The end of one call, as a batcher reports it to its subtask breaker.
 struct call_report {
   uint32_t endpoint = 0;
@@ -165,8 +198,9 @@ typename Inspector::result_type inspect(Inspector& f, job_gate& x) {
   return f(x.state, x.epoch, x.probes);
 }
 
-/// Hears that an endpoint granted a slot: (slot, endpoint index, count).
-using slot_listener = caf::typed_actor<caf::reacts_to<slot_atom, uint32_t, uint32_t>>;
+/// Hears that an endpoint granted slots: (slot, endpoint index, count,
+/// load). A count of 0 only reports the load (a want that must queue).
+using slot_listener = caf::typed_actor<caf::reacts_to<slot_atom, uint32_t, uint32_t, endpoint_load>>;
 
 /// Hears its subtask breaker: (gate, endpoint index, gate).
 using gate_listener = caf::typed_actor<caf::reacts_to<gate_atom, uint32_t, endpoint_gate>>;
@@ -182,20 +216,25 @@ using batcher_actor = caf::typed_actor<
   caf::reacts_to<work_atom, work_batch>,
   caf::reacts_to<flush_atom>,
   caf::reacts_to<tick_atom>,
-  caf::reacts_to<slot_atom, uint32_t, uint32_t>,
+  caf::reacts_to<slot_atom, uint32_t, uint32_t, endpoint_load>,
   caf::reacts_to<gate_atom, uint32_t, endpoint_gate>>;
 
 /// A slot-granting endpoint, on top of `endpoint_actor`'s (infer) request:
 /// - (want, listener, index, n): the listener wants `n` more slots; each is
-///   granted by (slot, index, k) when free, in arrival order.
+///   granted by (slot, index, k, load) when free, in arrival order.
 /// - (release, n): `n` granted slots go back unused.
 /// - (expire, id): self-sent attempt timeout of call `id`.
 /// - (tick): self-sent end of a Retry-After pause.
+/// - (scrape, outcome): its load probe scraped the server
+///   (messages/probe.hpp).
+/// - (stale): self-sent; the probe's last answered scrape may be too old.
 using scheduled_endpoint = endpoint_actor::extend<
   caf::reacts_to<want_atom, slot_listener, uint32_t, uint32_t>,
   caf::reacts_to<release_atom, uint32_t>,
   caf::reacts_to<expire_atom, uint64_t>,
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  caf::reacts_to<scrape_atom, scrape_outcome>,
+  caf::reacts_to<stale_atom>>;
 
 /// Hears the job breaker: (jobstate, endpoint index, gate).
 using job_gate_listener = caf::typed_actor<caf::reacts_to<jobstate_atom, uint32_t, job_gate>>;

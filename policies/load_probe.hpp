@@ -4,7 +4,8 @@
 /// policies/routing.hpp) and the concurrency limiter
 /// (`concurrency_limiter::on_probe`).
 ///
-/// Two kinds, both giving a `probe_reading` (no config keys read them yet):
+/// Two kinds, both giving a `probe_reading` (config `models.NAME.probe`;
+/// actors/endpoint.hpp and actors/load_probe.hpp wire them):
 /// - `prometheus`: the endpoint's actor scrapes the server's /metrics every
 ///   probe interval and hands each outcome to a `prometheus_probe`:
 ///   `on_scrape(now, body)` when the server answered 200 with a page,

@@ -7,11 +7,14 @@
 /// limit). An endpoint is eligible when `allowed` (its breaker lets calls
 /// through) and `in_flight < limit`.
 /// - `load_aware` (default): power of two choices: two eligible endpoints
-///   drawn at random (seeded), the one with the lower expected wait wins:
-///   (in_flight + queue_depth + 1) x latency, latency being the endpoint's
-///   smoothed call latency (1 ms when unknown). With one eligible endpoint,
-///   that one. Random pairs keep many routers (one per subtask) from herding
-///   onto the same "best" endpoint.
+///   drawn at random (seeded), the one with the lower expected wait for a
+///   good answer wins: (in_flight + queue_depth + 1) x latency / (1 -
+///   failure_rate), latency being the endpoint's smoothed call latency
+///   (1 ms when unknown) and failure_rate the share of its recent calls
+///   that failed (capped at 0.99: at most 100x; an endpoint whose calls
+///   fail loses to a working one before its breaker opens). With one
+///   eligible endpoint, that one. Random pairs keep many routers (one per
+///   subtask) from herding onto the same "best" endpoint.
 /// - `round_robin`: the next eligible endpoint after the last pick.
 /// - `weighted`: smooth weighted round robin (nginx's): over any window the
 ///   picks follow the weights, evenly interleaved.
@@ -49,6 +52,8 @@ struct endpoint_view {
   double latency_ms = 0;
   /// `weighted` only: the endpoint's weight (> 0).
   double weight = 1;
+  /// Share of its recent calls that failed, 0..1 (0: none, or unknown).
+  double failure_rate = 0;
 };
 
 class router {
@@ -113,10 +118,12 @@ public:
     return -1;
   }
 
-  /// The expected wait at an endpoint, in ms (load_aware's score).
+  /// The expected wait for a good answer at an endpoint, in ms
+  /// (load_aware's score).
   static double score(const endpoint_view& e) {
     double latency = e.latency_ms > 0 ? e.latency_ms : 1.0;
-    return (static_cast<double>(e.in_flight) + e.queue_depth + 1.0) * latency;
+    double failing = e.failure_rate > 0 ? (e.failure_rate < 0.99 ? e.failure_rate : 0.99) : 0.0;
+    return (static_cast<double>(e.in_flight) + e.queue_depth + 1.0) * latency / (1.0 - failing);
   }
 
 private:

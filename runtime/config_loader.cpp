@@ -268,6 +268,7 @@ const std::vector<std::string> restart_names = {"none", "fixed-delay", "exponent
 const std::vector<std::string> known_providers = {"in-process", "http-json", "kserve-v2", "openai"};
 const std::vector<std::string> routing_names = {"load-aware", "round-robin", "weighted", "primary-backup"};
 const std::vector<std::string> openai_api_names = {"embeddings", "chat"};
+const std::vector<std::string> probe_names = {"in-band", "prometheus", "none"};
 const std::vector<std::string> openai_format_names = {"float", "base64"};
 
 /// `kserve`: {"version": "1", "inputs": {"NAME": {"datatype": "FP32", "shape": [3]}}}.
@@ -306,6 +307,114 @@ void read_kserve(error_log& log, object obj, const std::string& path, model_conf
     }
     m.kserve_inputs.push_back(std::move(k));
   }
+}
+
+/// A list of metric names (an array of strings; one string is a list of
+/// one). Names are checked by check_job_config.
+void metric_names(object_reader& r, std::string_view key, std::vector<std::string>& out, error_log& log) {
+  element e;
+  if (!r.get(key, e))
+    return;
+  std::string_view one;
+  if (!e.get(one)) {
+    out = {std::string{one}};
+    return;
+  }
+  simdjson::dom::array arr;
+  if (e.get(arr)) {
+    r.error(key, "expected an array of metric names, got " + shown(e));
+    return;
+  }
+  out.clear();
+  size_t i = 0;
+  for (auto item : arr) {
+    auto at = r.path(key) + "[" + std::to_string(i++) + "]";
+    std::string_view s;
+    if (item.get(s)) {
+      log.add(at, "expected a metric name (string), got " + shown(item));
+      continue;
+    }
+    out.emplace_back(s);
+  }
+}
+
+/// `probe`: {"type": "prometheus", "interval": "1s", "path": "/metrics", ...}.
+void read_probe(error_log& log, object obj, const std::string& path, probe_config& p) {
+  object_reader r{log, obj, path};
+  bool type_bad = r.has("type") && !r.choice("type", probe_names, p.kind);
+  if (!type_bad && p.kind != probe_kind::prometheus)
+    for (auto key : {"interval", "path", "timeout", "queue-depth", "running", "queue-time-us", "queue-time-requests",
+                     "cache-usage", "model-label-value", "failure-threshold", "stale-after"})
+      if (r.has(key))
+        r.error(key, "only valid when probe.type is \"prometheus\"");
+  r.duration("interval", p.interval);
+  r.string("path", p.path);
+  r.duration("timeout", p.timeout);
+  metric_names(r, "queue-depth", p.metrics.queue_depth, log);
+  metric_names(r, "running", p.metrics.running, log);
+  r.string("queue-time-us", p.metrics.queue_time_us, false);
+  r.string("queue-time-requests", p.metrics.queue_time_requests, false);
+  metric_names(r, "cache-usage", p.metrics.cache_usage, log);
+  element e;
+  if (r.get("model-label-value", e)) {
+    std::string_view v;
+    if (e.get(v))
+      r.error("model-label-value", "expected a string (\"\": every series), got " + shown(e));
+    else
+      p.model_label_value = std::string{v};
+  }
+  r.integer("failure-threshold", 1, 1000000, p.health.failure_threshold);
+  r.duration("stale-after", p.health.stale_after);
+}
+
+/// Whether `name` is a Prometheus metric name: [a-zA-Z_:][a-zA-Z0-9_:]*.
+bool is_metric_name(const std::string& name) {
+  if (name.empty())
+    return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':'
+              || (i > 0 && c >= '0' && c <= '9');
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+/// The checks of `probe` both a file and job_builder get.
+void check_probe(error_log& log, const model_config& m, const std::string& path) {
+  auto& p = m.probe;
+  if (p.kind != probe_kind::prometheus)
+    return;
+  if (m.provider == "in-process")
+    log.add(path + ".type", "\"prometheus\" scrapes the model server's metrics page: only valid for HTTP providers "
+                            "(this model's provider is \"in-process\"); use \"in-band\" or \"none\"");
+  if (p.interval < std::chrono::milliseconds{1})
+    log.add(path + ".interval", "expected a duration >= 1ms");
+  if (p.timeout < std::chrono::milliseconds{1})
+    log.add(path + ".timeout", "expected a duration >= 1ms");
+  if (p.path.empty() || p.path[0] != '/')
+    log.add(path + ".path", "expected a path starting with '/', got \"" + p.path + "\"");
+  if (p.health.failure_threshold < 1)
+    log.add(path + ".failure-threshold", "expected an integer >= 1");
+  if (p.health.stale_after.count() < 0)
+    log.add(path + ".stale-after", "expected a duration >= 0 (0: never by time)");
+  auto names = [&](const char* key, const std::vector<std::string>& list) {
+    for (size_t i = 0; i < list.size(); ++i)
+      if (!is_metric_name(list[i]))
+        log.add(path + "." + key + "[" + std::to_string(i) + "]",
+                "expected a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), got \"" + list[i] + "\"");
+  };
+  names("queue-depth", p.metrics.queue_depth);
+  names("running", p.metrics.running);
+  names("cache-usage", p.metrics.cache_usage);
+  auto counter = [&](const char* key, const std::string& name) {
+    if (!name.empty() && !is_metric_name(name))
+      log.add(path + "." + key, "expected a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*) or \"\" (none), got \""
+                                  + name + "\"");
+  };
+  counter("queue-time-us", p.metrics.queue_time_us);
+  counter("queue-time-requests", p.metrics.queue_time_requests);
 }
 
 void read_job(error_log& log, object obj, job_config& cfg) {
@@ -550,6 +659,8 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
     object_reader q{log, sub, path + ".routing"};
     q.choice("strategy", routing_names, m.routing);
   }
+  if (r.sub_object("probe", sub))
+    read_probe(log, sub, path + ".probe", m.probe);
   if (r.sub_object("timeout", sub)) {
     object_reader t{log, sub, path + ".timeout"};
     t.duration("attempt", m.timeout.attempt);
@@ -853,6 +964,7 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
       }
     }
     bool http = m.provider != "in-process";
+    check_probe(log, m, path + ".probe");
     if (!http && (!m.api_key.empty() || !m.api_key_env.empty()))
       log.add(path + (m.api_key.empty() ? ".api-key-env" : ".api-key"), "only valid for HTTP providers");
     if (http) {

@@ -84,6 +84,11 @@ model_spec& model_spec::routing(routing_strategy strategy) {
   return *this;
 }
 
+model_spec& model_spec::probe(probe_config p) {
+  cfg_.probe = std::move(p);
+  return *this;
+}
+
 model_spec& model_spec::kserve(std::string version, std::vector<kserve_tensor> inputs) {
   cfg_.kserve_version = std::move(version);
   cfg_.kserve_inputs = std::move(inputs);

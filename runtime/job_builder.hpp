@@ -68,6 +68,9 @@ public:
   model_spec& limiter(limiter_kind kind, uint32_t min_calls = 1, uint32_t initial = 4);
   /// `routing.strategy` (endpoint weights: `endpoint_config::weight`).
   model_spec& routing(routing_strategy strategy);
+  /// `probe.*`: how each endpoint reads its server's load (`prometheus`
+  /// for HTTP providers only).
+  model_spec& probe(probe_config p);
   /// `timeout.attempt` and `timeout.total` (0: none).
   model_spec& timeout(std::chrono::nanoseconds attempt, std::chrono::nanoseconds total);
   /// `retry.max-attempts` and the backoff (`retry.initial-backoff`, ...).

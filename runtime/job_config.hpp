@@ -18,6 +18,7 @@
 #include "policies/circuit_breaker.hpp"
 #include "policies/concurrency_limiter.hpp"
 #include "policies/inflight_table.hpp"
+#include "policies/load_probe.hpp"
 #include "policies/record_attempts.hpp"
 #include "policies/restart_strategy.hpp"
 #include "policies/retry_budget.hpp"
@@ -33,6 +34,52 @@ enum class failure_action : uint8_t {
   fail_job,       ///< the job fails with the record's error
   default_value,  ///< the configured `default-value` outputs are written
   fallback,       ///< the `fallback` model scores it instead
+};
+
+/// How each endpoint of a model learns its server's load (`probe.type`).
+enum class probe_kind : uint8_t {
+  in_band,     ///< estimated from the endpoint's own calls (latency, in flight)
+  prometheus,  ///< scraped from the server's metrics page (HTTP providers)
+  none,        ///< no load reading: the router sees queue depth 0
+};
+
+/// The config name of `k`: "in-band", "prometheus" or "none".
+inline const char* to_string(probe_kind k) noexcept {
+  switch (k) {
+    case probe_kind::in_band: return "in-band";
+    case probe_kind::prometheus: return "prometheus";
+    case probe_kind::none: return "none";
+  }
+  return "unknown";
+}
+
+/// `models.NAME.probe`: the load probe of each endpoint of the model
+/// (policies/load_probe.hpp says what readings mean to the router and the
+/// limiter). Every field but `kind` is for `prometheus` only.
+struct probe_config {
+  /// `type`. Default in-band.
+  probe_kind kind = probe_kind::in_band;
+  /// `interval`: time from one scrape's start to the next (> 0; a scrape
+  /// slower than this delays the next one). Default 1 s.
+  std::chrono::nanoseconds interval = std::chrono::seconds{1};
+  /// `path`: the metrics page on the endpoint's server. Default "/metrics".
+  std::string path = "/metrics";
+  /// `timeout`: the longest one scrape may take (connect and read), > 0.
+  /// Default 500 ms.
+  std::chrono::nanoseconds timeout = std::chrono::milliseconds{500};
+  /// The metric names read: `queue-depth`, `running`, `queue-time-us`,
+  /// `queue-time-requests`, `cache-usage` (defaults: Triton's and vLLM's,
+  /// see probe_metric_names). `metrics.model` is not read: the model filter
+  /// is `model_label_value`.
+  probe_metric_names metrics;
+  /// `model-label-value`: only series whose `model` or `model_name` label
+  /// has this value count ("": every series). Unset: the model's name on
+  /// the server (`model`).
+  std::optional<std::string> model_label_value;
+  /// `failure-threshold` (consecutive failed scrapes, >= 1; default 3) and
+  /// `stale-after` (no answered scrape for this long, 0: never; default
+  /// 30 s) make the endpoint suspect.
+  probe_health_config health;
 };
 
 struct source_config {
@@ -133,6 +180,8 @@ struct model_config {
   /// `routing.strategy`: which endpoint gets each batch (load-aware,
   /// round-robin, weighted, primary-backup). Default load-aware.
   routing_strategy routing = routing_strategy::load_aware;
+  /// `probe.*`: how each endpoint reads its server's load. Default in-band.
+  probe_config probe;
   /// `concurrency.max`: calls in flight per endpoint, job-wide. Default 16.
   uint32_t concurrency_max = 16;
   /// `concurrency.limiter`: `fixed` (default: always `concurrency.max`),

@@ -114,6 +114,13 @@ struct stage_counters {
   }
 };
 
+/// Raises `target` to `x` if `x` is larger (NaN never raises).
+inline void raise_to(std::atomic<double>& target, double x) noexcept {
+  auto cur = target.load(std::memory_order_relaxed);
+  while (x > cur && !target.compare_exchange_weak(cur, x, std::memory_order_relaxed)) {
+  }
+}
+
 /// Figures of one endpoint (job-wide).
 struct endpoint_counters {
   /// Calls handed to the backend.
@@ -133,6 +140,31 @@ struct endpoint_counters {
   /// Calls in flight now, and the most at once.
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> max_in_flight{0};
+  /// Smoothed latency of successful calls, ms (what the router reads).
+  std::atomic<double> latency_ms{0.0};
+  /// The load probe's last reading (probe.type in-band: the estimate at the
+  /// last slot grant; prometheus: the last answered scrape), -1 unknown:
+  /// requests waiting at the server, executing, their mean queue time (ms)
+  /// and KV cache usage (0..1).
+  std::atomic<double> probe_queue_depth{-1.0};
+  std::atomic<double> probe_running{-1.0};
+  std::atomic<double> probe_mean_queue_ms{-1.0};
+  std::atomic<double> probe_cache_usage{-1.0};
+  /// The largest queue depth any reading showed (-1: none known).
+  std::atomic<double> max_probe_queue_depth{-1.0};
+  /// prometheus: scrapes made, failed ones among them (no answer, a status
+  /// other than 200, a page that does not parse), readings fed to the
+  /// concurrency limiter.
+  std::atomic<uint64_t> probe_scrapes{0};
+  std::atomic<uint64_t> probe_failures{0};
+  std::atomic<uint64_t> probe_limiter_readings{0};
+  /// prometheus: whether the endpoint is suspect now (the router then sees
+  /// it loaded), and how often it turned suspect.
+  std::atomic<bool> probe_suspect{false};
+  std::atomic<uint64_t> probe_suspect_periods{0};
+  /// prometheus: times its load probe died (each time the supervisor starts
+  /// another one probe.interval later).
+  std::atomic<uint64_t> probe_restarts{0};
 };
 
 /// A breaker changed state (kept for reports, tests and the event log).

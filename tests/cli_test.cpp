@@ -242,7 +242,7 @@ TEST_CASE("stdin to stdout: a pipe in, a pipe out, dead letters still go to thei
   CHECK(r.err.find("2 out, 1 dead-lettered (see dead.jsonl)") != std::string::npos);
 }
 
-TEST_CASE("sinfer run: SIGINT stops the source, drains what is in flight and ends with exit 0") {
+TEST_CASE("sinfer run: SIGTERM (or SIGINT) stops the source, drains what is in flight and ends with exit 0") {
   temp_dir dir;
   write_file(dir.file("job.json"), R"({
     "job": {"name": "endless"},
@@ -251,10 +251,13 @@ TEST_CASE("sinfer run: SIGINT stops the source, drains what is in flight and end
     "stages": ["m"],
     "sink": {"type": "jsonl", "path": "out.jsonl"}
   })");
-  // Waits (bounded) for the first output line, then interrupts the job.
+  // Waits (bounded) for the first output line, then stops the job; a
+  // watchdog kills it if it does not stop (the test then fails, not hangs).
+  // SIGTERM: a shell's background job ignores SIGINT.
   auto r = run_in(dir, "( " + sinfer_bin + " run -q job.json & pid=$!; "
                        "for i in $(seq 200); do [ -s out.jsonl ] && break; sleep 0.05; done; "
-                       "kill -INT $pid; wait $pid; echo \"exit $?\" )");
+                       "( sleep 30; kill -KILL $pid ) 2>/dev/null & dog=$!; "
+                       "kill -TERM $pid; wait $pid; echo \"exit $?\"; kill $dog 2>/dev/null )");
   auto all = r.out + r.err;
   CHECK_MESSAGE(r.out.find("exit 0") != std::string::npos, all);
   CHECK(r.err.find("stopping: draining records in flight") != std::string::npos);

@@ -355,3 +355,131 @@ TEST_CASE("job.restart-strategy: Flink's names, keys checked against the type") 
   CHECK(res.config->restart.attempts == 5);
   CHECK(res.config->restart.delay == std::chrono::seconds{2});
 }
+
+TEST_CASE("probe keys: defaults, and values read from a file") {
+  auto models = model_registry::with_builtins();
+  auto r = parse_job_config(R"({
+    "source": {"type": "generator", "count": 10},
+    "models": {
+      "m": {"provider": "http-json", "model": "served-m", "endpoints": ["http://127.0.0.1:8000"],
+            "input": {"text": "t"}, "output": {"label": "l"},
+            "probe": {"type": "prometheus", "interval": "250ms", "path": "/stats/metrics", "timeout": "100ms",
+                      "queue-depth": ["my_queue", "other:queue"], "running": "my_running",
+                      "queue-time-us": "", "queue-time-requests": "my_requests", "cache-usage": [],
+                      "model-label-value": "", "failure-threshold": 5, "stale-after": "0s"}},
+      "n": {"model": "keyword-classifier", "input": {"text": "t"}, "probe": {"type": "none"}}
+    },
+    "stages": ["m", "n"],
+    "sink": {"type": "stdout"}
+  })", "job.json", models);
+  for (auto& e : r.errors)
+    MESSAGE(e);
+  REQUIRE(r.errors.empty());
+  auto& p = r.config->models.at("m").probe;
+  CHECK(p.kind == probe_kind::prometheus);
+  CHECK(p.interval == std::chrono::milliseconds{250});
+  CHECK(p.path == "/stats/metrics");
+  CHECK(p.timeout == std::chrono::milliseconds{100});
+  CHECK(p.metrics.queue_depth == std::vector<std::string>{"my_queue", "other:queue"});
+  CHECK(p.metrics.running == std::vector<std::string>{"my_running"});
+  CHECK(p.metrics.queue_time_us.empty());
+  CHECK(p.metrics.queue_time_requests == "my_requests");
+  CHECK(p.metrics.cache_usage.empty());
+  REQUIRE(p.model_label_value.has_value());
+  CHECK(p.model_label_value->empty());
+  CHECK(p.health.failure_threshold == 5);
+  CHECK(p.health.stale_after.count() == 0);
+  CHECK(r.config->models.at("n").probe.kind == probe_kind::none);
+  // A model without `probe`: in-band, and Triton's and vLLM's names ready.
+  auto d = parse_job_config(minimal, "job.json", models);
+  REQUIRE(d.errors.empty());
+  auto& q = d.config->models.at("sentiment").probe;
+  CHECK(q.kind == probe_kind::in_band);
+  CHECK(q.interval == std::chrono::seconds{1});
+  CHECK(q.path == "/metrics");
+  CHECK(q.timeout == std::chrono::milliseconds{500});
+  CHECK(q.metrics.queue_depth
+        == std::vector<std::string>{"nv_inference_pending_request_count", "vllm:num_requests_waiting"});
+  CHECK(q.metrics.running == std::vector<std::string>{"vllm:num_requests_running"});
+  CHECK(q.metrics.queue_time_us == "nv_inference_queue_duration_us");
+  CHECK(q.metrics.queue_time_requests == "nv_inference_request_success");
+  CHECK(q.metrics.cache_usage == std::vector<std::string>{"vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"});
+  CHECK_FALSE(q.model_label_value.has_value()); // the model's name on the server
+  CHECK(q.health.failure_threshold == 3);
+  CHECK(q.health.stale_after == std::chrono::seconds{30});
+}
+
+TEST_CASE("probe keys: bad values name the key path") {
+  auto models = model_registry::with_builtins();
+  struct row {
+    const char* probe_json;
+    bool http;
+    const char* expected;
+  };
+  std::vector<row> rows = {
+    {R"({"type": "scrape"})", true, "models.m.probe.type: expected one of \"in-band\" | \"prometheus\" | \"none\""},
+    {R"({"type": "prometheus"})", false,
+     "models.m.probe.type: \"prometheus\" scrapes the model server's metrics page: only valid for HTTP providers"},
+    {R"({"interval": "1s"})", true, "models.m.probe.interval: only valid when probe.type is \"prometheus\""},
+    {R"({"type": "none", "queue-depth": ["q"]})", true,
+     "models.m.probe.queue-depth: only valid when probe.type is \"prometheus\""},
+    {R"({"type": "prometheus", "interval": "often"})", true,
+     "models.m.probe.interval: expected a duration string such as"},
+    {R"({"type": "prometheus", "interval": "0s"})", true, "models.m.probe.interval: expected a duration >= 1ms"},
+    {R"({"type": "prometheus", "timeout": "0ms"})", true, "models.m.probe.timeout: expected a duration >= 1ms"},
+    {R"({"type": "prometheus", "path": "metrics"})", true,
+     "models.m.probe.path: expected a path starting with '/', got \"metrics\""},
+    {R"({"type": "prometheus", "queue-depth": ["ok_name", "bad name"]})", true,
+     "models.m.probe.queue-depth[1]: expected a Prometheus metric name"},
+    {R"({"type": "prometheus", "running": [3]})", true, "models.m.probe.running[0]: expected a metric name (string), got 3"},
+    {R"({"type": "prometheus", "cache-usage": {"a": 1}})", true,
+     "models.m.probe.cache-usage: expected an array of metric names"},
+    {R"({"type": "prometheus", "queue-time-us": "9lives"})", true,
+     "models.m.probe.queue-time-us: expected a Prometheus metric name"},
+    {R"({"type": "prometheus", "model-label-value": 7})", true,
+     "models.m.probe.model-label-value: expected a string (\"\": every series), got 7"},
+    {R"({"type": "prometheus", "failure-threshold": 0})", true,
+     "models.m.probe.failure-threshold: expected an integer in 1..1000000, got 0"},
+    {R"({"type": "prometheus", "stale-after": -1})", true, "models.m.probe.stale-after: expected a duration string"},
+    {R"({"type": "prometheus", "intervall": "1s"})", true,
+     "models.m.probe.intervall: unknown key (did you mean 'interval'?)"},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.probe_json);
+    std::string model = r.http ? R"("provider": "http-json", "endpoints": ["http://h:1"], "input": {"text": "t"},
+                                    "output": {"label": "l"})"
+                               : R"("model": "keyword-classifier")";
+    std::string json = R"({"source": {"type": "generator"}, "models": {"m": {)" + model + R"(, "probe": )"
+                       + r.probe_json + R"(}}, "stages": ["m"], "sink": {"type": "stdout"}})";
+    auto res = parse_job_config(json, "job.json", models);
+    CHECK_FALSE(res.config.has_value());
+    std::string all;
+    for (auto& e : res.errors)
+      all += e + "\n";
+    CAPTURE(all);
+    CHECK(has_line(res.errors, std::string{"job.json: "} + r.expected));
+  }
+}
+
+TEST_CASE("probe keys: job_builder gets the same checks") {
+  auto models = model_registry::with_builtins();
+  probe_config p;
+  p.kind = probe_kind::prometheus;
+  p.interval = std::chrono::nanoseconds{0};
+  p.metrics.queue_depth = {"fine", ""};
+  try {
+    job_builder{"j"}
+      .source_generator(1)
+      .model(model_spec{"m", "keyword-classifier"}.probe(p))
+      .stage("m")
+      .sink_stdout()
+      .build(models);
+    FAIL("expected invalid_job");
+  } catch (const invalid_job& e) {
+    std::string what = e.what();
+    CAPTURE(what);
+    CHECK(what.find("models.m.probe.type: \"prometheus\" scrapes the model server's metrics page") != std::string::npos);
+    CHECK(what.find("models.m.probe.interval: expected a duration >= 1ms") != std::string::npos);
+    CHECK(what.find("models.m.probe.queue-depth[1]: expected a Prometheus metric name") != std::string::npos);
+  }
+}

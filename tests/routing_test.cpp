@@ -140,6 +140,17 @@ TEST_CASE("routing: load-aware picks the lower expected wait of two, never an in
   eps = views({{true, 1, 8, 0, 10, 1}, {true, 1, 8, 50, 2, 1}});
   for (int i = 0; i < 100; ++i)
     CHECK(rt.pick(eps) == 0);
+  // Failing calls count against an endpoint: wait / (1 - failure rate).
+  eps = views({{true, 3, 8, 0, 2, 1, 0.0}, {true, 0, 8, 0, 2, 1, 0.8}});
+  CHECK(router::score(eps[0]) == doctest::Approx(8.0));
+  CHECK(router::score(eps[1]) == doctest::Approx(10.0));
+  for (int i = 0; i < 100; ++i)
+    CHECK(rt.pick(eps) == 0);
+  eps[1].failure_rate = 0.5; // 4 ms: now the better one
+  for (int i = 0; i < 100; ++i)
+    CHECK(rt.pick(eps) == 1);
+  eps[1].failure_rate = 1.0; // capped: 100 x, never infinite
+  CHECK(router::score(eps[1]) == doctest::Approx(200.0));
   // Open or full endpoints are never picked; one eligible: always it.
   eps = views({{false, 0, 8, 0, 1, 1}, {true, 8, 8, 0, 1, 1}, {true, 7, 8, 0, 50, 1}});
   for (int i = 0; i < 100; ++i)

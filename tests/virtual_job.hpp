@@ -22,15 +22,18 @@ struct virtual_run {
 };
 
 /// Runs `cfg` on virtual time to the end; `observe` sees the counters and
-/// the virtual time elapsed after every message.
+/// the virtual time elapsed after every message; `options` go to the job
+/// supervisor (e.g. scripted load-probe scrapes).
 inline virtual_run run_virtual(
   const job_config& cfg, const model_registry& models,
-  std::function<void(const job_counters&, std::chrono::nanoseconds)> observe = {}) {
+  std::function<void(const job_counters&, std::chrono::nanoseconds)> observe = {},
+  supervisor_options options = {}) {
   virtual_time_system vt;
   virtual_run result;
   result.counters = std::make_shared<job_counters>(cfg.stages.size());
   auto sup = spawn_job_supervisor(vt.system(), std::make_shared<const job_config>(cfg),
-                                  std::make_shared<const model_registry>(models), {}, result.counters);
+                                  std::make_shared<const model_registry>(models), std::move(options),
+                                  result.counters);
   auto report = std::make_shared<std::optional<job_report>>();
   vt.system().spawn([sup, report](caf::event_based_actor* self) {
     self->request(sup, caf::infinite, run_atom::value).then([report](job_report& r) { *report = r; });
