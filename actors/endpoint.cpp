@@ -160,7 +160,12 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
   auto now = self->clock().now();
   if (auto s = st.started.find(id); s != st.started.end()) {
     bool overload = res.error.cls == error_class::rate_limited || res.error.timed_out;
-    if (res.error.ok()) {
+    // A call whose every record failed (e.g. all rejected before sending)
+    // says nothing about the server's latency.
+    bool rows_answered = res.row_errors.empty()
+                         || std::any_of(res.row_errors.begin(), res.row_errors.end(),
+                                        [](const call_error& e) { return e.ok(); });
+    if (res.error.ok() && rows_answered) {
       auto latency = now - s->second.first;
       st.limiter->on_sample(now, latency, s->second.second);
       if (st.in_band)
@@ -185,7 +190,11 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
     c.completion_tokens.fetch_add(res.completion_tokens, std::memory_order_relaxed);
   }
   if (res.error.ok() && !res.names.empty()) {
-    c.records_ok.fetch_add(res.values.size() / res.names.size(), std::memory_order_relaxed);
+    // Records scored: the rows without an error of their own.
+    auto rows = res.values.size() / res.names.size();
+    for (auto& e : res.row_errors)
+      rows -= e.ok() ? 0 : 1;
+    c.records_ok.fetch_add(rows, std::memory_order_relaxed);
   } else if (!res.error.ok()) {
     c.failures.fetch_add(1, std::memory_order_relaxed);
     if (res.error.cls == error_class::rate_limited) {

@@ -49,6 +49,8 @@ struct http_run {
   std::vector<std::string> out, dead;
   /// Everything the run wrote: output, dead letters and log lines.
   std::string files;
+  /// Records the endpoints counted as scored.
+  uint64_t records_ok = 0;
 };
 
 /// A job of `records` generator records through one model at `url`
@@ -114,12 +116,15 @@ http_run run_against(const http_job& j) {
                .build(models);
   run_options opts;
   opts.threads = 2;
+  opts.counters = std::make_shared<job_counters>(cfg.stages.size());
   http_run r;
   {
     log_capture logs;
     r.report = run_job(cfg, models, opts);
     r.files = logs.text();
   }
+  for (auto& kv : opts.counters->endpoints())
+    r.records_ok += kv.second->records_ok.load();
   r.out = read_lines(dir.file("out.jsonl"));
   r.dead = read_lines(dir.file("dead.jsonl"));
   r.files += read_file(dir.file("out.jsonl")) + read_file(dir.file("dead.jsonl"));
@@ -258,6 +263,8 @@ TEST_CASE("every protocol: every failure class gives each record exactly one out
       CHECK(run.dead.size() == r.dead);
     for (auto& line : run.dead)
       CHECK_MESSAGE(line.find(r.reason) != std::string::npos, line);
+    // The endpoint counts as scored exactly the records that were.
+    CHECK(run.records_ok == run.out.size());
     simdjson::dom::parser p;
     for (auto& line : run.out)
       check_scored(w, parse_object(p, line));
