@@ -653,13 +653,12 @@ bool reference_server::parse_kserve(const httplib::Request& http, work& w, reply
   return true;
 }
 
-bool reference_server::parse_embeddings(const httplib::Request& http, work& w, reply& err) {
+bool reference_server::openai_body(simdjson::dom::parser& parser, const httplib::Request& http,
+                                   simdjson::dom::object& obj, reply& err) {
   auto fail = [&](int status, const std::string& msg) {
     err = error_reply(protocol::openai, status, msg);
     return false;
   };
-  simdjson::dom::parser parser;
-  simdjson::dom::object obj;
   if (parser.parse(http.body).get(obj))
     return fail(400, "expected a JSON object");
   std::string_view model = opts_.served_name;
@@ -668,6 +667,18 @@ bool reference_server::parse_embeddings(const httplib::Request& http, work& w, r
     return fail(400, "\"model\" must be a string");
   if (model != opts_.served_name)
     return fail(404, "The model `" + std::string{model} + "` does not exist.");
+  return true;
+}
+
+bool reference_server::parse_embeddings(const httplib::Request& http, work& w, reply& err) {
+  auto fail = [&](int status, const std::string& msg) {
+    err = error_reply(protocol::openai, status, msg);
+    return false;
+  };
+  simdjson::dom::parser parser;
+  simdjson::dom::object obj;
+  if (!openai_body(parser, http, obj, err))
+    return false;
   std::vector<std::string> texts;
   simdjson::dom::element input;
   if (obj["input"].get(input))
@@ -747,14 +758,9 @@ bool reference_server::parse_chat(const httplib::Request& http, work& w, reply& 
   };
   simdjson::dom::parser parser;
   simdjson::dom::object obj;
-  if (parser.parse(http.body).get(obj))
-    return fail(400, "expected a JSON object");
-  std::string_view model = opts_.served_name;
+  if (!openai_body(parser, http, obj, err))
+    return false;
   simdjson::dom::element e;
-  if (!obj["model"].get(e) && e.get(model))
-    return fail(400, "\"model\" must be a string");
-  if (model != opts_.served_name)
-    return fail(404, "The model `" + std::string{model} + "` does not exist.");
   bool stream = false;
   if (!obj["stream"].get(e) && (e.get(stream) || stream))
     return fail(400, "\"stream\": true is not supported by the reference server");

@@ -126,6 +126,11 @@
 
 #include "backends/in_process.hpp"
 
+namespace simdjson::dom {
+class parser;
+class object;
+} // namespace simdjson::dom
+
 namespace httplib {
 class Server;
 struct Request;
@@ -237,6 +242,10 @@ private:
   void serve(protocol p, parse_fn parse, const httplib::Request& req, httplib::Response& res);
   bool parse_http_json(const httplib::Request& req, work& w, reply& err);
   bool parse_kserve(const httplib::Request& req, work& w, reply& err);
+  /// An OpenAI request's body as an object naming the served model (or
+  /// none); else sets `err`. `parser` owns what `obj` points into.
+  bool openai_body(simdjson::dom::parser& parser, const httplib::Request& req, simdjson::dom::object& obj,
+                   reply& err);
   bool parse_embeddings(const httplib::Request& req, work& w, reply& err);
   bool parse_chat(const httplib::Request& req, work& w, reply& err);
   /// An error in protocol `p`'s shape.
