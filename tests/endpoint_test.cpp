@@ -12,18 +12,14 @@
 #include "actors/endpoint.hpp"
 #include "backends/in_process.hpp"
 #include "sim/virtual_time.hpp"
+#include "tests/endpoint_helpers.hpp"
 
 using namespace sinfer;
 
 TEST_CASE("endpoint: a listener that dies gives back its slots and its place in line") {
   virtual_time_system vt;
   auto& sys = vt.system();
-  endpoint_settings es;
-  es.name = "m/e";
-  es.backend = std::make_shared<in_process_backend>(
-    in_process_model{{"text"}, {"label"}, [](const call_request&, call_result&) {}});
-  es.concurrency = 1;
-  es.counters = std::make_shared<endpoint_counters>();
+  auto es = test::silent_endpoint(1);
   auto ep = spawn_endpoint(sys, es);
   auto got = std::make_shared<std::map<std::string, int>>();
   auto listener = [&](std::string name, bool quit_at_once) {
@@ -61,13 +57,8 @@ TEST_CASE("endpoint: slot messages carry its load; with load reports a want that
     CAPTURE(reports);
     virtual_time_system vt;
     auto& sys = vt.system();
-    endpoint_settings es;
-    es.name = "m/e";
-    es.backend = std::make_shared<in_process_backend>(
-      in_process_model{{"text"}, {"label"}, [](const call_request&, call_result&) {}});
-    es.concurrency = 2;
+    auto es = test::silent_endpoint(2);
     es.load_reports = reports;
-    es.counters = std::make_shared<endpoint_counters>();
     auto ep = spawn_endpoint(sys, es);
     struct heard {
       uint32_t n;

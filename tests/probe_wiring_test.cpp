@@ -22,6 +22,7 @@
 #include "runtime/job_runner.hpp"
 #include "sim/reference_server.hpp"
 #include "sim/virtual_time.hpp"
+#include "tests/endpoint_helpers.hpp"
 #include "tests/job_helpers.hpp"
 #include "tests/test_util.hpp"
 #include "tests/virtual_job.hpp"
@@ -84,16 +85,11 @@ TEST_CASE("probe wiring: readings of a growing queue lower an adaptive limit; fa
     CAPTURE(r.name);
     virtual_time_system vt;
     auto& sys = vt.system();
-    endpoint_settings es;
-    es.name = "m/e";
-    es.backend = std::make_shared<in_process_backend>(
-      in_process_model{{"text"}, {"label"}, [](const call_request&, call_result&) {}});
-    es.concurrency = 16;
+    auto es = silent_endpoint(16);
     es.limiter.kind = r.kind;
     es.limiter.initial = 16;
     es.probe = probe_kind::prometheus;
     es.probe_metrics.model = "m";
-    es.counters = std::make_shared<endpoint_counters>();
     auto ep = spawn_endpoint(sys, es);
     auto scrapes = std::make_shared<size_t>(0);
     load_probe_settings ps;
@@ -129,14 +125,10 @@ TEST_CASE("probe wiring: an endpoint whose probe stops answering turns suspect a
   // The probe actor is not there at all: the endpoint's own timer notices.
   virtual_time_system vt;
   auto& sys = vt.system();
-  endpoint_settings es;
-  es.name = "m/e";
-  es.backend = std::make_shared<in_process_backend>(
-    in_process_model{{"text"}, {"label"}, [](const call_request&, call_result&) {}});
+  auto es = silent_endpoint(16);
   es.probe = probe_kind::prometheus;
   es.probe_metrics.model = "m";
   es.probe_health.stale_after = seconds{30};
-  es.counters = std::make_shared<endpoint_counters>();
   auto ep = spawn_endpoint(sys, es);
   auto& c = *es.counters;
   vt.scheduler().run();
