@@ -195,6 +195,8 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
     for (auto& e : res.row_errors)
       rows -= e.ok() ? 0 : 1;
     c.records_ok.fetch_add(rows, std::memory_order_relaxed);
+    if (rows > 0)
+      c.scored_calls.fetch_add(1, std::memory_order_relaxed);
   } else if (!res.error.ok()) {
     c.failures.fetch_add(1, std::memory_order_relaxed);
     if (res.error.cls == error_class::rate_limited) {
@@ -322,6 +324,8 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
         *completed_now = true;
       });
       *in_handler = false;
+      if (*completed_now)
+        service += immediate->delay;
       if (*completed_now && service.count() <= 0) {
         finish(self, id, std::move(*immediate));
         return rp;

@@ -34,8 +34,11 @@
 ///   request goes to the server before R has passed, whichever subtask asks.
 /// Service time: an in-process backend completes inside `infer`; with
 /// `latency + rows * latency_per_record` > 0 the answer is held that long on
-/// the actor clock (a simulated accelerator, in virtual time too). A backend
-/// that completes later, on another thread, posts (deliver, id, result).
+/// the actor clock (a simulated accelerator, in virtual time too), plus the
+/// result's own `delay` (sim/sim_backend.hpp answers at once with the time its
+/// simulated server takes). A backend that completes later, on another
+/// thread, posts (deliver, id, result); one that never completes (a hung
+/// server) is answered by timeout.attempt.
 
 #include <chrono>
 #include <memory>

@@ -115,7 +115,8 @@ void start(supervisor_pointer self) {
         auto& ep = m.endpoints[i];
         std::shared_ptr<inference_backend> backend;
         if (is_http_provider(m)) {
-          backend = std::make_shared<http_backend>(http_connection_of(m, i), make_http_protocol(m));
+          if (!st.options.simulate)
+            backend = std::make_shared<http_backend>(http_connection_of(m, i), make_http_protocol(m));
         } else {
           std::string err;
           auto& options = ep.options_json.empty() ? m.options_json : ep.options_json;
@@ -125,6 +126,14 @@ void start(supervisor_pointer self) {
             return;
           }
           backend = std::make_shared<in_process_backend>(std::move(model));
+        }
+        if (st.options.simulate) {
+          if (auto simulated = st.options.simulate(model_name + "/" + ep.name, m, i, backend))
+            backend = std::move(simulated);
+        }
+        if (!backend) {
+          end_job(self, false, "models." + model_name + ": no backend for endpoint " + ep.name, {});
+          return;
         }
         endpoint_settings es;
         es.name = model_name + "/" + ep.name;

@@ -32,11 +32,18 @@ struct supervisor_options {
   /// Log progress (records in/out, rate, in-flight) every `progress_interval`.
   bool progress = false;
   std::chrono::milliseconds progress_interval{1000};
-  /// Tests: when set, each prometheus load probe scrapes with
+  /// Tests and the simulator: when set, each prometheus load probe scrapes with
   /// `scrape_for("model/endpoint")` instead of an HTTP GET, and runs on the
   /// scheduler instead of its own thread (the scrape must not block), so a
   /// job on virtual time can drive its probes' readings.
   std::function<std::function<http_answer()>(const std::string& endpoint)> scrape_for;
+  /// The simulator (sim/simulator.hpp): when set, every endpoint's backend is
+  /// `simulate("model/endpoint", model, index, real)` instead, where `real`
+  /// is the in-process model's backend (for its output values) or nullptr for
+  /// an HTTP provider (no connection is made). A nullptr answer keeps `real`.
+  std::function<std::shared_ptr<inference_backend>(const std::string& endpoint, const model_config& model,
+                                                   uint32_t index, std::shared_ptr<inference_backend> real)>
+    simulate;
 };
 
 supervisor_actor spawn_job_supervisor(caf::actor_system& sys, std::shared_ptr<const job_config> cfg,

@@ -22,6 +22,8 @@ struct sink_state {
   uint32_t ended = 0;
   std::FILE* out = nullptr;
   std::FILE* dead = nullptr;
+  /// sink.type discard: records are counted, nothing is written.
+  bool discard = false;
   bool failed = false;
   sink_figures figures;
   std::string line;
@@ -46,6 +48,10 @@ void fail(sink_pointer self, const std::string& what) {
 
 void write_dead_letter(sink_pointer self, const record& rec) {
   auto& st = self->state;
+  if (st.cfg->dead_letter_path.empty()) { // counted only (the simulator)
+    ++st.figures.dead_lettered;
+    return;
+  }
   if (st.dead == nullptr) {
     st.dead = std::fopen(st.cfg->dead_letter_path.c_str(), "wb");
     if (st.dead == nullptr) {
@@ -73,8 +79,8 @@ void write_dead_letter(sink_pointer self, const record& rec) {
 
 void finish(sink_pointer self) {
   auto& st = self->state;
-  bool ok = std::fflush(st.out) == 0 && !std::ferror(st.out);
-  if (st.out != stdout) {
+  bool ok = st.discard || (std::fflush(st.out) == 0 && !std::ferror(st.out));
+  if (st.out != stdout && st.out != nullptr) {
     ok = std::fclose(st.out) == 0 && ok;
     st.out = nullptr;
   }
@@ -103,6 +109,8 @@ sink_actor::behavior_type sink_behavior(sink_pointer self, std::shared_ptr<const
   st.upstream_port.resize(st.cfg->parallelism);
   if (st.cfg->sink.kind == sink_kind::stdout_lines) {
     st.out = stdout;
+  } else if (st.cfg->sink.kind == sink_kind::discard) {
+    st.discard = true;
   } else {
     st.out = std::fopen(st.cfg->sink.path.c_str(), "wb");
     if (st.out == nullptr)
@@ -123,15 +131,21 @@ sink_actor::behavior_type sink_behavior(sink_pointer self, std::shared_ptr<const
       auto& st = self->state;
       uint64_t written = 0;
       uint64_t dead = 0;
-      if (st.out != nullptr) {
+      // End-to-end latency: one clock read per chunk.
+      auto now_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(self->clock().now().time_since_epoch()).count();
+      if (st.out != nullptr || st.discard) {
         for (auto& rec : chunk) {
           if (rec.failed()) {
             write_dead_letter(self, rec);
             ++dead;
             continue;
           }
-          rec.json.push_back('\n');
-          std::fwrite(rec.json.data(), 1, rec.json.size(), st.out);
+          if (!st.discard) {
+            rec.json.push_back('\n');
+            std::fwrite(rec.json.data(), 1, rec.json.size(), st.out);
+          }
+          st.counters->end_to_end.record(std::chrono::nanoseconds{now_ns - rec.born_ns});
           ++written;
         }
       }
@@ -151,7 +165,7 @@ sink_actor::behavior_type sink_behavior(sink_pointer self, std::shared_ptr<const
     },
     [=](eos_atom, uint32_t) {
       auto& st = self->state;
-      if (++st.ended == st.upstream.size() && st.out != nullptr)
+      if (++st.ended == st.upstream.size() && (st.out != nullptr || st.discard))
         finish(self);
     },
   };

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include <caf/all.hpp>
@@ -14,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "policies/credit.hpp"
+#include "policies/load_profile.hpp"
 #include "policies/partitioning.hpp"
 #include "runtime/json_text.hpp"
 #include "runtime/record_template.hpp"
@@ -103,6 +105,15 @@ struct source_state {
   std::optional<record_template> tmpl;
   uint64_t generated = 0;
   caf::actor_clock::time_point started;
+  /// generator: the pacing (`source.profile`, or `source.rate` as an
+  /// open-ended constant profile); empty: as fast as credit allows.
+  std::optional<load_profile> pace;
+  /// `source.profile` given: once it holds no more records the generator
+  /// ends at the profile's end (a trailing pause is kept).
+  bool pace_ends = false;
+  /// The last `pace->due` answer, for record `due_index` (one call per record).
+  uint64_t due_index = std::numeric_limits<uint64_t>::max();
+  std::optional<caf::timespan> due_cached;
   uint64_t routed = 0; // records assigned a subtask so far
   std::optional<record> held;
   uint32_t held_target = 0;
@@ -122,25 +133,52 @@ using source_pointer = source_actor::stateful_pointer<source_state>;
 
 enum class next_status { record, none_yet, no_input_yet, exhausted };
 
-/// When record `i` of a generator at `rate` records/s is due, after the
-/// start: rounded up to the nanosecond, so the check and the wake-up timer
-/// agree (a wake-up a nanosecond early would find the record not due and
-/// re-arm for ever).
-caf::timespan due_offset(double rate, uint64_t i) {
-  return caf::timespan{static_cast<int64_t>(std::ceil(static_cast<double>(i) * 1e9 / rate))};
+int64_t ns_since_epoch(caf::actor_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
-/// Reads the next record into `out`.
-next_status next_record(source_pointer self, record& out) {
+/// When the paced generator may go on, after the start: when its next
+/// record is due, or, once the profile holds no more records, when the
+/// profile ends; empty: the profile holds no more records and has no end to
+/// wait for. Rounded up to the nanosecond by the profile, and the one
+/// helper of both the check in next_record and the wake-up timer in step,
+/// so they agree (a wake-up a nanosecond early would find the record not
+/// due and re-arm for ever).
+std::optional<caf::timespan> pace_offset(source_state& st) {
+  if (st.due_index != st.generated) {
+    st.due_index = st.generated;
+    st.due_cached = st.pace->due(st.generated);
+  }
+  if (st.due_cached)
+    return st.due_cached;
+  if (st.pace_ends)
+    return st.pace->total_length();
+  return std::nullopt;
+}
+
+/// Reads the next record into `out`; `now` is the step's clock reading
+/// (refreshed here where a record may wait: paced records, stdin).
+next_status next_record(source_pointer self, record& out, caf::actor_clock::time_point now) {
   auto& st = self->state;
   auto& src = st.cfg->source;
   if (st.counters->stop_requested.load(std::memory_order_relaxed))
     return next_status::exhausted; // asked to stop: end the input here, drain the rest
   if (src.kind == source_kind::generator) {
-    if (st.generated >= src.count)
-      return next_status::exhausted;
-    if (src.rate > 0 && self->clock().now() < st.started + due_offset(src.rate, st.generated))
-      return next_status::none_yet;
+    if (st.pace) {
+      auto offset = pace_offset(st);
+      bool profile_done = !st.due_cached;
+      if (!offset || (!profile_done && st.generated >= src.count))
+        return next_status::exhausted;
+      if (self->clock().now() < st.started + *offset)
+        return next_status::none_yet;
+      if (profile_done)
+        return next_status::exhausted; // the profile's end has come
+      out.born_ns = ns_since_epoch(st.started + *offset); // when due, however late it is read
+    } else {
+      if (st.generated >= src.count)
+        return next_status::exhausted;
+      out.born_ns = ns_since_epoch(now);
+    }
     out.id = record_id{0, 0, st.generated};
     out.json.clear();
     out.json.reserve(128 + spare_bytes);
@@ -174,6 +212,8 @@ next_status next_record(source_pointer self, record& out) {
     if (line.empty())
       continue; // blank lines are not records
     out.id = record_id{0, 0, st.line_no};
+    // A file is read within the step; stdin may have waited for this line.
+    out.born_ns = ns_since_epoch(src.kind == source_kind::stdin_lines ? self->clock().now() : now);
     out.json.clear();
     out.json.reserve(line.size() + spare_bytes);
     out.json.assign(line.data(), line.size());
@@ -234,12 +274,13 @@ void step(source_pointer self) {
     return;
   bool blocked_on_credit = false;
   bool blocked_on_rate = false;
+  auto now = self->clock().now();
   for (size_t n = 0; n < step_records; ++n) {
     if (!st.held) {
       if (st.exhausted)
         break;
       record rec;
-      auto status = next_record(self, rec);
+      auto status = next_record(self, rec, now);
       if (status == next_status::exhausted) {
         st.exhausted = true;
         break;
@@ -280,7 +321,7 @@ void step(source_pointer self) {
   if (blocked_on_rate) {
     if (!st.wake_armed) {
       st.wake_armed = true;
-      auto due = st.started + due_offset(st.cfg->source.rate, st.generated);
+      auto due = st.started + *pace_offset(st); // none_yet: there is an offset
       auto delay = due > self->clock().now() ? due - self->clock().now() : caf::timespan{0};
       self->delayed_send(self, delay, read_atom::value);
     }
@@ -308,6 +349,12 @@ source_actor::behavior_type source_behavior(source_pointer self,
     st.tmpl = record_template::parse(src.record_template, problem);
     if (!st.tmpl)
       problem = "source.template: " + problem;
+    if (!src.profile.empty()) {
+      st.pace.emplace(src.profile);
+      st.pace_ends = true;
+    } else if (src.rate > 0) {
+      st.pace = load_profile::constant(src.rate);
+    }
   } else if (src.kind == source_kind::stdin_lines) {
     st.fd = STDIN_FILENO;
     st.lines.emplace(st.fd);

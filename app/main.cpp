@@ -1,8 +1,11 @@
-// The `sinfer` command: run and validate jobs described by JSON config files.
+// The `sinfer` command: run, validate and simulate jobs described by JSON config files,
+// and serve a reference model server.
 // Exit codes: 0 success, 1 the job failed, 2 bad config or usage.
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
+#include <fstream>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -16,8 +19,10 @@
 #include "runtime/config_loader.hpp"
 #include "runtime/job_runner.hpp"
 #include "runtime/job_summary.hpp"
-#include "sim/reference_server.hpp"
 #include "runtime/process_tuning.hpp"
+#include "sim/reference_server.hpp"
+#include "sim/sim_report.hpp"
+#include "sim/simulator.hpp"
 
 namespace {
 
@@ -102,6 +107,68 @@ int validate(const std::string& path) {
   return exit_ok;
 }
 
+struct sim_flags {
+  std::optional<uint64_t> seed;
+  std::string report;
+  bool json = false;
+  bool quiet = false;
+  bool verbose = false;
+};
+
+/// `sinfer sim`: runs every config of the scenario on virtual time, prints
+/// the summary on stdout and writes the report.
+int simulate(const std::string& path, const sim_flags& flags) {
+  auto models = sinfer::model_registry::with_builtins();
+  auto loaded = sinfer::load_scenario(path, models);
+  if (!loaded.scenario) {
+    for (auto& e : loaded.errors)
+      std::cerr << e << '\n';
+    return exit_usage;
+  }
+  auto& sc = *loaded.scenario;
+  // The summary lists what the actors log at info level (breaker changes),
+  // at virtual times; wall-clock log lines would only interleave with it.
+  if (!flags.verbose)
+    spdlog::set_level(spdlog::level::warn);
+  sinfer::sim_run_options opts;
+  opts.seed = flags.seed.value_or(sc.seed);
+  bool show_progress = !flags.quiet && ::isatty(STDERR_FILENO);
+  auto wall_start = std::chrono::steady_clock::now();
+  std::vector<sinfer::sim_result> runs;
+  for (size_t v = 0; v < sc.variants.size(); ++v) {
+    auto label = sc.variants[v].label;
+    if (show_progress) {
+      auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+      opts.progress = [label, last](double reached, double length) {
+        auto now = std::chrono::steady_clock::now();
+        if (now - *last < std::chrono::seconds{1})
+          return;
+        *last = now;
+        std::fprintf(stderr, "sinfer sim:%s%s virtual %.0f s of %.0f s (%.0f%%)\n", label.empty() ? "" : " ",
+                     label.c_str(), reached, length, length > 0 ? std::min(100.0, 100 * reached / length) : 0.0);
+      };
+    }
+    runs.push_back(sinfer::run_simulation(sc, v, models, opts));
+  }
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  auto summary = flags.json ? sinfer::sim_summary_json(runs) : sinfer::format_sim_summary(runs);
+  std::fwrite(summary.data(), 1, summary.size(), stdout);
+  if (!flags.report.empty()) {
+    std::ofstream out{flags.report, std::ios::binary};
+    auto html = sinfer::render_sim_report(runs);
+    out.write(html.data(), static_cast<std::streamsize>(html.size()));
+    out.close();
+    if (!out) {
+      std::cerr << "sinfer sim: --report: cannot write \"" << flags.report << "\"\n";
+      return exit_job_failed;
+    }
+  }
+  if (!flags.quiet)
+    std::fprintf(stderr, "sinfer sim: %zu run(s) of \"%s\" in %.2f s of wall time%s%s\n", runs.size(),
+                 sc.name.c_str(), wall, flags.report.empty() ? "" : "; report: ", flags.report.c_str());
+  return exit_ok;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -151,6 +218,19 @@ int main(int argc, char** argv) {
     ->check(CLI::ExistingFile);
   serve_cmd->add_option("--key", sim.key_file, "Private key of --cert (PEM)")->check(CLI::ExistingFile);
 
+  sim_flags simf;
+  uint64_t seed = 0;
+  auto* sim_cmd = app.add_subcommand(
+    "sim", "Simulate a failure scenario in virtual time: the job's real actors against simulated servers with "
+           "faults; prints a summary and writes an HTML report");
+  sim_cmd->add_option("scenario", path, "Scenario file (JSON)")->required();
+  auto* seed_opt = sim_cmd->add_option("--seed", seed, "Seed (default: the scenario's); the same seed gives the "
+                                                       "same run, byte for byte");
+  sim_cmd->add_option("--report", simf.report, "Write a self-contained HTML report with charts to this file");
+  sim_cmd->add_flag("--json", simf.json, "Print the summary as JSON");
+  sim_cmd->add_flag("-q,--quiet", simf.quiet, "No progress lines and no wall-time line on stderr");
+  sim_cmd->add_flag("-v,--verbose", simf.verbose, "Log the actors' info lines (breaker changes, restarts) on stderr");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -160,6 +240,11 @@ int main(int argc, char** argv) {
   try {
     if (*run_cmd)
       return run(path, progress, quiet, threads);
+    if (*sim_cmd) {
+      if (seed_opt->count() > 0)
+        simf.seed = seed;
+      return simulate(path, simf);
+    }
     if (*serve_cmd) {
       sim.base = std::chrono::microseconds{static_cast<int64_t>(base_ms * 1000)};
       sim.per_record = std::chrono::microseconds{static_cast<int64_t>(per_record_ms * 1000)};

@@ -85,6 +85,10 @@ struct call_result {
   /// LLM usage the server reported for the call (0 when none).
   uint64_t prompt_tokens = 0;
   uint64_t completion_tokens = 0;
+  /// Simulated backends (sim/): the answer reaches the caller this long
+  /// after the call, on the actor clock (so in virtual time too). Real
+  /// backends answer when they answer and leave it 0.
+  std::chrono::nanoseconds delay{0};
 
   /// The raw JSON of output `col` for record `row`.
   const std::string& at(uint32_t row, size_t col) const {
@@ -94,7 +98,7 @@ struct call_result {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, call_result& x) {
-  return f(x.error, x.names, x.values, x.row_errors, x.prompt_tokens, x.completion_tokens);
+  return f(x.error, x.names, x.values, x.row_errors, x.prompt_tokens, x.completion_tokens, x.delay);
 }
 
 } // namespace sinfer

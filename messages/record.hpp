@@ -37,6 +37,13 @@ struct record {
   std::string json;
   /// Empty while the record is healthy; otherwise why it failed and where.
   std::string error;
+  /// When the record was born, in nanoseconds since the actor clock's
+  /// epoch (`clock().now().time_since_epoch()`): for a paced generator
+  /// (rate or profile) the instant it was due, even when backpressure made
+  /// the source read it later (so source lag counts as latency); otherwise
+  /// the instant the source read it. The sink measures end-to-end latency
+  /// from it.
+  int64_t born_ns = 0;
 
   bool failed() const noexcept {
     return !error.empty();
@@ -45,7 +52,7 @@ struct record {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, record& x) {
-  return f(x.id, x.json, x.error);
+  return f(x.id, x.json, x.error, x.born_ns);
 }
 
 /// Records travel between actors in chunks: one message per chunk, credit per

@@ -11,6 +11,7 @@
 
 #include <simdjson.h>
 
+#include "runtime/json_reader.hpp"
 #include "runtime/json_text.hpp"
 #include "runtime/record_template.hpp"
 
@@ -18,220 +19,7 @@ namespace sinfer {
 
 namespace {
 
-using simdjson::dom::element;
-using simdjson::dom::element_type;
-using simdjson::dom::object;
-
-/// Collects errors as "file: path: message".
-struct error_log {
-  std::string file;
-  std::vector<std::string> lines;
-
-  void add(const std::string& path, const std::string& msg) {
-    std::string line = file.empty() ? std::string{} : file + ": ";
-    if (!path.empty())
-      line += path + ": ";
-    line += msg;
-    lines.push_back(std::move(line));
-  }
-};
-
-std::string join(const std::string& path, std::string_view key) {
-  return path.empty() ? std::string{key} : path + "." + std::string{key};
-}
-
-/// The value as the user wrote it, shortened, for "got ..." messages.
-std::string shown(element e) {
-  std::string text = simdjson::minify(e);
-  if (text.size() > 40)
-    text = text.substr(0, 37) + "...";
-  return text;
-}
-
-std::string did_you_mean(std::string_view key, const std::vector<std::string>& known) {
-  std::string best;
-  size_t best_d = std::numeric_limits<size_t>::max();
-  for (auto& k : known) {
-    auto d = edit_distance(key, k);
-    if (d < best_d) {
-      best_d = d;
-      best = k;
-    }
-  }
-  if (!best.empty() && best_d <= std::max<size_t>(2, key.size() / 3))
-    return " (did you mean '" + best + "'?)";
-  std::string all;
-  for (auto& k : known)
-    all += (all.empty() ? "" : ", ") + k;
-  return " (known keys: " + all + ")";
-}
-
-/// Reads one JSON object: each accessor marks its key as known; `finish`
-/// reports the keys nobody asked for.
-class object_reader {
-public:
-  object_reader(error_log& log, object obj, std::string path)
-    : log_(log), obj_(obj), path_(std::move(path)) {
-  }
-
-  ~object_reader() {
-    finish();
-  }
-
-  /// The element under `key`, if present; marks the key known.
-  bool get(std::string_view key, element& out) {
-    known_.emplace_back(key);
-    return obj_.at_key(key).get(out) == simdjson::SUCCESS;
-  }
-
-  bool has(std::string_view key) {
-    element e;
-    return obj_.at_key(key).get(e) == simdjson::SUCCESS;
-  }
-
-  std::string path(std::string_view key) const {
-    return join(path_, key);
-  }
-
-  void error(std::string_view key, const std::string& msg) {
-    log_.add(path(key), msg);
-  }
-
-  /// `secret`: the value is never repeated in a message (API keys).
-  void string(std::string_view key, std::string& out, bool non_empty = true, bool secret = false) {
-    element e;
-    if (!get(key, e))
-      return;
-    std::string_view s;
-    if (e.get(s) || (non_empty && s.empty())) {
-      error(key, std::string{"expected a "} + (non_empty ? "non-empty " : "") + "string"
-                   + (secret ? std::string{" (value not shown)"} : ", got " + shown(e)));
-      return;
-    }
-    out = std::string{s};
-  }
-
-  template <class Int>
-  void integer(std::string_view key, int64_t min, int64_t max, Int& out) {
-    element e;
-    if (!get(key, e))
-      return;
-    int64_t v = 0;
-    bool is_int = e.is_int64() || e.is_uint64();
-    if (!is_int || e.get(v) || v < min || v > max) {
-      error(key, "expected an integer " + range(min, max) + ", got " + shown(e));
-      return;
-    }
-    out = static_cast<Int>(v);
-  }
-
-  void number(std::string_view key, double min, double max, double& out) {
-    element e;
-    if (!get(key, e))
-      return;
-    double v = 0;
-    if (!e.is_number() || e.get(v) || !(v >= min && v <= max)) {
-      std::ostringstream os;
-      os << "expected a number in " << min << ".." << max << ", got " << shown(e);
-      error(key, os.str());
-      return;
-    }
-    out = v;
-  }
-
-  void duration(std::string_view key, std::chrono::nanoseconds& out) {
-    element e;
-    if (!get(key, e))
-      return;
-    std::string_view s;
-    std::chrono::nanoseconds d{0};
-    if (e.get(s) || !parse_duration(s, d)) {
-      error(key, "expected a duration string such as \"50ms\", \"2s\" or \"1m\", got " + shown(e));
-      return;
-    }
-    out = d;
-  }
-
-  void boolean(std::string_view key, bool& out) {
-    element e;
-    if (!get(key, e))
-      return;
-    if (e.get(out))
-      error(key, "expected true or false, got " + shown(e));
-  }
-
-  /// Reads one of `names`; stores its index.
-  /// Returns true when the key is present and valid.
-  template <class Enum>
-  bool choice(std::string_view key, const std::vector<std::string>& names, Enum& out) {
-    element e;
-    if (!get(key, e))
-      return false;
-    std::string_view s;
-    if (!e.get(s)) {
-      for (size_t i = 0; i < names.size(); ++i)
-        if (names[i] == s) {
-          out = static_cast<Enum>(i);
-          return true;
-        }
-    }
-    std::string all;
-    for (auto& n : names)
-      all += (all.empty() ? "" : " | ") + ("\"" + n + "\"");
-    error(key, "expected one of " + all + ", got " + shown(e));
-    return false;
-  }
-
-  /// The object under `key`, if present and an object (else an error).
-  bool sub_object(std::string_view key, object& out) {
-    element e;
-    if (!get(key, e))
-      return false;
-    if (e.get(out)) {
-      error(key, "expected an object, got " + shown(e));
-      return false;
-    }
-    return true;
-  }
-
-  void require(std::string_view key, const std::string& what) {
-    known_.emplace_back(key);
-    if (!has(key))
-      error(key, "missing required key (" + what + ")");
-  }
-
-  void finish() {
-    if (finished_)
-      return;
-    finished_ = true;
-    std::set<std::string> seen;
-    for (auto field : obj_) {
-      std::string key{field.key};
-      if (!seen.insert(key).second) {
-        log_.add(join(path_, key), "duplicate key (each key may appear once)");
-        continue;
-      }
-      bool found = false;
-      for (auto& k : known_)
-        found = found || k == key;
-      if (!found)
-        log_.add(join(path_, key), "unknown key" + did_you_mean(key, known_));
-    }
-  }
-
-private:
-  static std::string range(int64_t min, int64_t max) {
-    if (max == std::numeric_limits<int64_t>::max())
-      return ">= " + std::to_string(min);
-    return "in " + std::to_string(min) + ".." + std::to_string(max);
-  }
-
-  error_log& log_;
-  object obj_;
-  std::string path_;
-  std::vector<std::string> known_;
-  bool finished_ = false;
-};
+using namespace config_reading;
 
 /// Reads an object of string values into ordered pairs.
 void string_map(object_reader& r, std::string_view key,
@@ -258,7 +46,7 @@ void string_map(object_reader& r, std::string_view key,
 
 const std::vector<std::string> output_mode_names = {"ordered", "unordered"};
 const std::vector<std::string> source_kind_names = {"jsonl", "stdin", "generator"};
-const std::vector<std::string> sink_kind_names = {"jsonl", "stdout"};
+const std::vector<std::string> sink_kind_names = {"jsonl", "stdout", "discard"};
 const std::vector<std::string> failure_action_names = {"dead-letter", "fail-job", "default-value",
                                                        "fallback"};
 const std::vector<std::string> jitter_names = {"none", "full", "equal", "decorrelated"};
@@ -450,6 +238,143 @@ void read_job(error_log& log, object obj, job_config& cfg) {
   }
 }
 
+std::string number_text(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+/// The values of one `source.profile` segment at `path`.
+void check_segment(error_log& log, const std::string& path, const load_segment& seg) {
+  auto ms = [](std::chrono::nanoseconds d) { return number_text(static_cast<double>(d.count()) / 1e6) + "ms"; };
+  auto rate = [&](const char* key, double v) {
+    if (!(v >= 0 && v <= 1e12))
+      log.add(path + "." + key, "expected a number >= 0 (records per second, at most 1e12), got " + number_text(v));
+  };
+  auto positive = [&](const char* key, std::chrono::nanoseconds d) {
+    if (d.count() <= 0)
+      log.add(path + "." + key, "expected a duration > 0, got " + ms(d));
+  };
+  positive("for", seg.length);
+  rate("rate", seg.rate);
+  switch (seg.shape) {
+    case load_shape::constant:
+      break;
+    case load_shape::ramp:
+      rate("to", seg.to);
+      break;
+    case load_shape::diurnal:
+      rate("peak", seg.peak);
+      positive("period", seg.period);
+      break;
+    case load_shape::bursts:
+      rate("burst-rate", seg.burst_rate);
+      positive("burst-every", seg.burst_every);
+      positive("burst-for", seg.burst_length);
+      if (seg.burst_length > seg.burst_every && seg.burst_every.count() > 0)
+        log.add(path + ".burst-for", "expected a duration <= burst-every (" + ms(seg.burst_every) + "), got "
+                                       + ms(seg.burst_length));
+      break;
+  }
+}
+
+/// `source.profile`: an array of segments, each `for` (a duration) and
+/// `rate`, plus `to` (a ramp), `peak` and `period` (a diurnal sine, period
+/// 24 h unless given) or `burst-every`, `burst-for` and `burst-rate`
+/// (bursts over the rate). A segment that reads cleanly has its values
+/// checked at once (check_segment).
+void read_profile(error_log& log, object_reader& r, source_config& src) {
+  element e;
+  if (!r.get("profile", e))
+    return;
+  simdjson::dom::array arr;
+  if (e.get(arr) || arr.size() == 0) {
+    r.error("profile", "expected a non-empty array of segments such as [{\"for\": \"5m\", \"rate\": 1000}], got "
+                         + shown(e));
+    return;
+  }
+  src.profile.clear();
+  size_t i = 0;
+  for (auto item : arr) {
+    auto path = r.path("profile") + "[" + std::to_string(i++) + "]";
+    object obj;
+    if (item.get(obj)) {
+      log.add(path, "expected a segment object such as {\"for\": \"5m\", \"rate\": 1000}, got " + shown(item));
+      continue;
+    }
+    auto errors_before = log.lines.size();
+    object_reader s{log, obj, path};
+    load_segment seg;
+    s.require("for", "how long the segment lasts, e.g. \"5m\"");
+    s.duration("for", seg.length);
+    s.require("rate", "records per second: throughout, at the start of a ramp or at the diurnal trough");
+    auto rate = [&](const char* key, double& out) {
+      element v;
+      if (!s.get(key, v))
+        return false;
+      if (!v.is_number() || v.get(out))
+        s.error(key, "expected a number >= 0 (records per second), got " + shown(v));
+      return true;
+    };
+    rate("rate", seg.rate);
+    bool ramp = rate("to", seg.to);
+    bool peak = rate("peak", seg.peak);
+    bool diurnal = peak || s.has("period");
+    seg.period = std::chrono::hours{24};
+    s.duration("period", seg.period);
+    bool bursts = false;
+    for (auto key : {"burst-every", "burst-for", "burst-rate"})
+      bursts = bursts || s.has(key);
+    s.duration("burst-every", seg.burst_every);
+    s.duration("burst-for", seg.burst_length);
+    rate("burst-rate", seg.burst_rate);
+    if (ramp + diurnal + bursts > 1) {
+      std::string mixed = ramp ? "\"to\"" : "";
+      if (diurnal)
+        mixed += std::string{mixed.empty() ? "" : " with "} + (peak ? "\"peak\"" : "\"period\"");
+      if (bursts)
+        mixed += " with \"burst-*\"";
+      log.add(path, "a segment is one of constant (\"rate\"), ramp (\"to\"), diurnal (\"peak\", \"period\") or "
+                    "bursts (\"burst-every\", \"burst-for\", \"burst-rate\"); this one has " + mixed);
+    }
+    if (diurnal && !peak)
+      s.error("peak", "missing required key (the rate at the top of the diurnal cycle)");
+    if (bursts)
+      for (auto key : {"burst-every", "burst-for", "burst-rate"})
+        if (!s.has(key))
+          s.error(key, "missing required key (bursts need \"burst-every\", \"burst-for\" and \"burst-rate\")");
+    seg.shape = ramp ? load_shape::ramp
+                : diurnal ? load_shape::diurnal
+                : bursts ? load_shape::bursts : load_shape::constant;
+    s.finish();
+    if (log.lines.size() == errors_before)
+      check_segment(log, path, seg);
+    src.profile.push_back(seg);
+  }
+}
+
+/// The checks of `source.profile` both a file and job_builder get (a file
+/// gets the per-segment ones as each segment is read, so they are reported
+/// with the other errors of the file).
+void check_profile(error_log& log, const source_config& src) {
+  if (src.profile.empty())
+    return;
+  if (src.kind != source_kind::generator) {
+    log.add("source.profile", "only valid when source.type is \"generator\"");
+    return;
+  }
+  if (src.rate > 0)
+    log.add("source.rate", "not valid with source.profile (the profile sets the rate over time; remove one)");
+  double total = 0;
+  for (size_t i = 0; i < src.profile.size(); ++i) {
+    check_segment(log, "source.profile[" + std::to_string(i) + "]", src.profile[i]);
+    total += static_cast<double>(src.profile[i].length.count());
+  }
+  if (total > 1e18)
+    log.add("source.profile", "the segments last " + number_text(total / 3.6e12)
+                                + " h in all; at most 1e18 ns (about 31 years)");
+}
+
 void read_source(error_log& log, object obj, source_config& src) {
   object_reader r{log, obj, "source"};
   r.require("type", "one of \"jsonl\" | \"stdin\" | \"generator\"");
@@ -463,12 +388,19 @@ void read_source(error_log& log, object obj, source_config& src) {
     r.require("path", "the JSONL file to read");
   only_for("path", source_kind::jsonl, "jsonl");
   r.string("path", src.path);
-  for (auto key : {"count", "rate", "template", "seed"})
+  for (auto key : {"count", "rate", "template", "seed", "profile"})
     only_for(key, source_kind::generator, "generator");
   r.integer("count", 0, std::numeric_limits<int64_t>::max(), src.count);
   r.number("rate", 0, 1e12, src.rate);
   if (src.rate > 0 && src.rate < 0.001)
     r.error("rate", "expected 0 (as fast as credit allows) or at least 0.001 records/s");
+  read_profile(log, r, src);
+  if (!src.profile.empty()) {
+    if (r.has("rate")) // also "rate": 0
+      r.error("rate", "not valid with source.profile (the profile sets the rate over time; remove one)");
+    if (!r.has("count")) // the generator ends with the profile
+      src.count = load_profile{src.profile}.total_records();
+  }
   r.integer("seed", 0, std::numeric_limits<int64_t>::max(), src.seed);
   object tmpl;
   if (r.sub_object("template", tmpl))
@@ -893,6 +825,7 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
     if (!record_template::parse(cfg.source.record_template, err))
       log.add("source.template", "expected placeholders ${i} or ${pick:a|b}: " + err);
   }
+  check_profile(log, cfg.source);
   std::vector<std::string> model_names;
   for (auto& kv : cfg.models)
     model_names.push_back(kv.first);

@@ -19,6 +19,7 @@
 #include "policies/concurrency_limiter.hpp"
 #include "policies/inflight_table.hpp"
 #include "policies/load_probe.hpp"
+#include "policies/load_profile.hpp"
 #include "policies/record_attempts.hpp"
 #include "policies/restart_strategy.hpp"
 #include "policies/retry_budget.hpp"
@@ -27,7 +28,8 @@
 namespace sinfer {
 
 enum class source_kind : uint8_t { jsonl, stdin_lines, generator };
-enum class sink_kind : uint8_t { jsonl, stdout_lines };
+/// `discard` counts records and writes nothing (load tests, the simulator).
+enum class sink_kind : uint8_t { jsonl, stdout_lines, discard };
 /// What happens to a record a model cannot score (`failure-action`).
 enum class failure_action : uint8_t {
   dead_letter,    ///< the record, with its error, to the dead-letter file
@@ -89,10 +91,18 @@ struct source_config {
   std::string name;
   /// jsonl: the file to read.
   std::string path;
-  /// generator: how many records (default 1000).
+  /// generator: how many records (default 1000; a config file with a
+  /// `profile` and no `count` gets the records the profile holds). With a
+  /// profile the generator ends at `count` records or at the profile's
+  /// end, whichever comes first.
   uint64_t count = 1000;
   /// generator: records per second; 0 means as fast as credit allows.
+  /// Not with a `profile`.
   double rate = 0;
+  /// generator: `profile`, the load over time (policies/load_profile.hpp):
+  /// segments in order (constant, ramp, diurnal, bursts); record i is
+  /// emitted when the profile says it is due. Empty: paced by `rate`.
+  std::vector<load_segment> profile;
   /// generator: a JSON object whose strings may hold placeholders:
   /// `${i}` (sequence number; a string that is exactly "${i}" becomes a
   /// number) and `${pick:a|b|c}` (a deterministic choice by i and seed).
@@ -250,7 +260,8 @@ struct job_config {
   std::vector<std::string> stages;
   sink_config sink;
   /// Where records that cannot be scored go. Default "dead-letter.jsonl",
-  /// created only when the first dead letter arrives.
+  /// created only when the first dead letter arrives. Empty (only in code:
+  /// the simulator): dead letters are counted, not written.
   std::string dead_letter_path = "dead-letter.jsonl";
   /// `sink.buffer`: records the sink buffers per subtask (its credit).
   /// Default 1024.

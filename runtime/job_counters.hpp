@@ -46,17 +46,7 @@ public:
   /// The latency below which a share `q` (0..1) of the recorded ones fall
   /// (the bucket's midpoint); zero when nothing was recorded.
   std::chrono::nanoseconds quantile(double q) const noexcept {
-    auto n = count();
-    if (n == 0)
-      return std::chrono::nanoseconds{0};
-    auto rank = static_cast<uint64_t>(q * static_cast<double>(n - 1)) + 1;
-    uint64_t seen = 0;
-    for (size_t i = 0; i < bucket_count; ++i) {
-      seen += buckets_[i].load(std::memory_order_relaxed);
-      if (seen >= rank)
-        return std::chrono::nanoseconds{static_cast<int64_t>((lower_us(i) + lower_us(i + 1)) * 500)};
-    }
-    return std::chrono::nanoseconds{static_cast<int64_t>(lower_us(bucket_count) * 1000)};
+    return quantile_of(counts(), q);
   }
 
   void clear() noexcept {
@@ -64,7 +54,38 @@ public:
       b.store(0, std::memory_order_relaxed);
   }
 
+  /// The bucket counts now: subtracting two snapshots gives the latencies
+  /// recorded in between (the simulator's per-interval percentiles).
+  using snapshot = std::array<uint64_t, bucket_count>;
+
+  snapshot counts() const noexcept {
+    snapshot out;
+    for (size_t i = 0; i < bucket_count; ++i)
+      out[i] = buckets_[i].load(std::memory_order_relaxed);
+    return out;
+  }
+
+  /// `quantile` over the counts of a snapshot (or a difference of two).
+  static std::chrono::nanoseconds quantile_of(const snapshot& counts, double q) noexcept {
+    uint64_t n = 0;
+    for (auto c : counts)
+      n += c;
+    if (n == 0)
+      return std::chrono::nanoseconds{0};
+    auto rank = static_cast<uint64_t>(q * static_cast<double>(n - 1)) + 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < bucket_count; ++i) {
+      seen += counts[i];
+      if (seen >= rank)
+        return midpoint(i);
+    }
+    return std::chrono::nanoseconds{static_cast<int64_t>(lower_us(bucket_count) * 1000)};
+  }
+
 private:
+  static std::chrono::nanoseconds midpoint(size_t i) noexcept {
+    return std::chrono::nanoseconds{static_cast<int64_t>((lower_us(i) + lower_us(i + 1)) * 500)};
+  }
   static size_t index_of(uint64_t us) noexcept {
     if (us < (1u << sub_bits))
       return static_cast<size_t>(us);
@@ -132,6 +153,8 @@ struct endpoint_counters {
   std::atomic<uint64_t> rate_limited{0};
   /// Records in successful calls.
   std::atomic<uint64_t> records_ok{0};
+  /// Calls that scored at least one record (the others were wasted).
+  std::atomic<uint64_t> scored_calls{0};
   /// LLM usage the server reported (openai).
   std::atomic<uint64_t> prompt_tokens{0};
   std::atomic<uint64_t> completion_tokens{0};
@@ -194,6 +217,10 @@ struct job_counters {
   std::atomic<uint64_t> dead_lettered{0};
   /// Subtask restarts after crashes.
   std::atomic<uint64_t> restarts{0};
+  /// End-to-end latency of the records written to the output: from the
+  /// record's birth (`record::born_ns`: its due instant for a paced
+  /// generator, else when the source read it) to the sink writing it.
+  latency_histogram end_to_end;
   std::unique_ptr<stage_counters[]> stages;
   size_t stage_count;
 

@@ -483,3 +483,153 @@ TEST_CASE("probe keys: job_builder gets the same checks") {
     CHECK(what.find("models.m.probe.queue-depth[1]: expected a Prometheus metric name") != std::string::npos);
   }
 }
+
+TEST_CASE("source.profile: segments read from a file; count defaults to the records the profile holds") {
+  auto models = model_registry::with_builtins();
+  auto job = [](const std::string& source) {
+    return R"({"source": )" + source + R"(, "models": {"m": {"model": "noop"}}, "stages": ["m"],
+               "sink": {"type": "stdout"}})";
+  };
+  auto r = parse_job_config(job(R"({"type": "generator", "profile": [
+      {"for": "5m", "rate": 1000},
+      {"for": "1m", "rate": 1000, "to": 3000},
+      {"for": "24h", "rate": 200, "peak": 1000, "period": "24h"},
+      {"for": "10m", "rate": 500, "burst-every": "2m", "burst-for": "10s", "burst-rate": 3000},
+      {"for": "30s", "rate": 0},
+      {"for": "1h", "rate": 5, "peak": 10}]})"),
+                            "job.json", models);
+  for (auto& e : r.errors)
+    MESSAGE(e);
+  REQUIRE(r.errors.empty());
+  auto& src = r.config->source;
+  CHECK(src.rate == 0);
+  REQUIRE(src.profile.size() == 6);
+  auto& p = src.profile;
+  CHECK(p[0].shape == load_shape::constant);
+  CHECK(p[0].length == std::chrono::minutes{5});
+  CHECK(p[0].rate == 1000);
+  CHECK(p[1].shape == load_shape::ramp);
+  CHECK(p[1].rate == 1000);
+  CHECK(p[1].to == 3000);
+  CHECK(p[2].shape == load_shape::diurnal);
+  CHECK(p[2].length == std::chrono::hours{24});
+  CHECK(p[2].rate == 200);
+  CHECK(p[2].peak == 1000);
+  CHECK(p[2].period == std::chrono::hours{24});
+  CHECK(p[3].shape == load_shape::bursts);
+  CHECK(p[3].rate == 500);
+  CHECK(p[3].burst_every == std::chrono::minutes{2});
+  CHECK(p[3].burst_length == std::chrono::seconds{10});
+  CHECK(p[3].burst_rate == 3000);
+  CHECK(p[4].shape == load_shape::constant);
+  CHECK(p[4].rate == 0);
+  CHECK(p[5].shape == load_shape::diurnal);
+  CHECK(p[5].period == std::chrono::hours{24}); // the default period
+  // 300000 + 120000 + 51840000 + 425000 + 0 + the first hour of a 5..10/s day.
+  auto last_hour = load_profile{{p[5]}}.total_count();
+  CHECK(last_hour > 5.0 * 3600);
+  CHECK(last_hour < 5.1 * 3600);
+  CHECK(src.count == 52685000 + static_cast<uint64_t>(std::ceil(last_hour)));
+  // An explicit count is kept: the generator ends at whichever comes first.
+  auto capped = parse_job_config(job(R"({"type": "generator", "count": 50, "profile": [{"for": "1s", "rate": 10}]})"),
+                                 "job.json", models);
+  REQUIRE(capped.errors.empty());
+  CHECK(capped.config->source.count == 50);
+  CHECK(capped.config->source.profile.size() == 1);
+  // Without a profile nothing changes.
+  auto plain = parse_job_config(job(R"({"type": "generator", "rate": 100})"), "job.json", models);
+  REQUIRE(plain.errors.empty());
+  CHECK(plain.config->source.profile.empty());
+  CHECK(plain.config->source.count == 1000);
+  CHECK(plain.config->source.rate == 100);
+}
+
+TEST_CASE("source.profile: bad values name the key path") {
+  auto models = model_registry::with_builtins();
+  // Rows: the source object, an expected error line (after "job.json: ").
+  struct row {
+    const char* source;
+    const char* expected;
+  };
+  std::vector<row> rows = {
+    {R"({"type": "generator", "profile": [{"for": "5m", "rate": 1}, {"for": "1m", "rate": 2},
+        {"for": "1m", "rate": -1}]})",
+     "source.profile[2].rate: expected a number >= 0 (records per second, at most 1e12), got -1"},
+    // Reported with the other errors of the file (here an unknown key).
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": -1}, {"for": "1m", "rate": 1, "peek": 2}]})",
+     "source.profile[0].rate: expected a number >= 0 (records per second, at most 1e12), got -1"},
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": "fast"}]})",
+     "source.profile[0].rate: expected a number >= 0 (records per second), got \"fast\""},
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": 2e12}]})",
+     "source.profile[0].rate: expected a number >= 0 (records per second, at most 1e12), got 2e+12"},
+    {R"({"type": "generator", "profile": [{"rate": 1}]})", "source.profile[0].for: missing required key"},
+    {R"({"type": "generator", "profile": [{"for": "1m"}]})", "source.profile[0].rate: missing required key"},
+    {R"({"type": "generator", "profile": [{"for": "0s", "rate": 1}]})",
+     "source.profile[0].for: expected a duration > 0, got 0ms"},
+    {R"({"type": "generator", "profile": [{"for": "often", "rate": 1}]})",
+     "source.profile[0].for: expected a duration string such as"},
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": 1, "to": -3}]})",
+     "source.profile[0].to: expected a number >= 0"},
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": 1, "peek": 3}]})",
+     "source.profile[0].peek: unknown key (did you mean 'peak'?)"},
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": 1, "period": "1h"}]})",
+     "source.profile[0].peak: missing required key (the rate at the top of the diurnal cycle)"},
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": 1, "peak": 5, "period": "0s"}]})",
+     "source.profile[0].period: expected a duration > 0, got 0ms"},
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": 1, "to": 5, "peak": 3}]})",
+     "source.profile[0]: a segment is one of constant (\"rate\"), ramp (\"to\"), diurnal (\"peak\", \"period\") or "
+     "bursts (\"burst-every\", \"burst-for\", \"burst-rate\"); this one has \"to\" with \"peak\""},
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": 1, "burst-every": "10s"}]})",
+     "source.profile[0].burst-for: missing required key"},
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": 1, "burst-every": "10s", "burst-for": "20s",
+        "burst-rate": 9}]})",
+     "source.profile[0].burst-for: expected a duration <= burst-every (10000ms), got 20000ms"},
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": 1, "burst_every": "10s"}]})",
+     "source.profile[0].burst_every: unknown key (did you mean 'burst-every'?)"},
+    {R"({"type": "generator", "profile": []})", "source.profile: expected a non-empty array of segments"},
+    {R"({"type": "generator", "profile": {"for": "1m", "rate": 1}})",
+     "source.profile: expected a non-empty array of segments"},
+    {R"({"type": "generator", "profile": [{"for": "1m", "rate": 1}, 5]})",
+     "source.profile[1]: expected a segment object such as"},
+    {R"({"type": "generator", "rate": 100, "profile": [{"for": "1m", "rate": 1}]})",
+     "source.rate: not valid with source.profile"},
+    {R"({"type": "generator", "rate": 0, "profile": [{"for": "1m", "rate": 1}]})",
+     "source.rate: not valid with source.profile"},
+    {R"({"type": "jsonl", "path": "in.jsonl", "profile": [{"for": "1m", "rate": 1}]})",
+     "source.profile: only valid when source.type is \"generator\""},
+    {R"({"type": "generator", "profile": [{"for": "200000h", "rate": 1}, {"for": "200000h", "rate": 1}]})",
+     "source.profile: the segments last 400000 h in all; at most 1e18 ns"},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.source);
+    std::string json = R"({"source": )" + std::string{r.source}
+                       + R"(, "models": {"m": {"model": "noop"}}, "stages": ["m"], "sink": {"type": "stdout"}})";
+    auto res = parse_job_config(json, "job.json", models);
+    CHECK_FALSE(res.config.has_value());
+    std::string all;
+    for (auto& e : res.errors)
+      all += e + "\n";
+    CAPTURE(all);
+    CHECK(has_line(res.errors, std::string{"job.json: "} + r.expected));
+  }
+}
+
+TEST_CASE("source.profile: job_builder gets the same checks") {
+  auto models = model_registry::with_builtins();
+  auto cfg = job_builder{"j"}.source_generator(10, {}, 5.0).model(model_spec{"m", "noop"}).stage("m").sink_stdout().build(
+    models);
+  cfg.source.profile = {load_segment::constant_rate(std::chrono::seconds{1}, -2),
+                        load_segment::burst_rates(std::chrono::seconds{1}, 1, std::chrono::seconds{1},
+                                                  std::chrono::seconds{2}, 5),
+                        load_segment::diurnal_rate(std::chrono::seconds{0}, 1, 2, std::chrono::seconds{1})};
+  auto errors = check_job_config(cfg, models);
+  std::string all;
+  for (auto& e : errors)
+    all += e + "\n";
+  CAPTURE(all);
+  CHECK(has_line(errors, "source.rate: not valid with source.profile"));
+  CHECK(has_line(errors, "source.profile[0].rate: expected a number >= 0 (records per second, at most 1e12), got -2"));
+  CHECK(has_line(errors, "source.profile[1].burst-for: expected a duration <= burst-every (1000ms), got 2000ms"));
+  CHECK(has_line(errors, "source.profile[2].for: expected a duration > 0, got 0ms"));
+  CHECK(errors.size() == 4);
+}
