@@ -10,6 +10,8 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "policies/deadline_queue.hpp"
+
 namespace sinfer {
 
 namespace {
@@ -33,6 +35,11 @@ struct endpoint_state {
   std::unique_ptr<concurrency_limiter> limiter;
   /// Start time and calls in flight at the start, per call.
   std::unordered_map<uint64_t, std::pair<caf::actor_clock::time_point, uint32_t>> started;
+  /// timeout.attempt of the calls in flight, on one timer (armed for the
+  /// earliest at `expiry_armed`; max: none). Entries of calls that answered
+  /// are dropped when they come due.
+  deadline_queue<uint64_t> expiries;
+  caf::actor_clock::time_point expiry_armed = caf::actor_clock::time_point::max();
   /// No grants before this time (Retry-After).
   caf::actor_clock::time_point paused_until{};
   bool resume_armed = false;
@@ -55,6 +62,19 @@ struct endpoint_state {
 };
 
 using endpoint_pointer = scheduled_endpoint::stateful_pointer<endpoint_state>;
+
+/// Arms the attempt-timeout timer for the earliest call in flight, unless
+/// one is armed for that time or earlier. One timer for all calls: a call
+/// that answers in time costs no message.
+void arm_expiry(endpoint_pointer self) {
+  auto& st = self->state;
+  auto next = st.expiries.next();
+  if (!next || *next >= st.expiry_armed)
+    return;
+  st.expiry_armed = *next;
+  auto now = self->clock().now();
+  self->delayed_send(self, *next > now ? *next - now : caf::timespan{0}, expire_atom::value);
+}
 
 /// Publishes a probe reading to the counters (-1 fields: unknown).
 void publish_reading(endpoint_counters& c, const probe_reading& r) {
@@ -332,24 +352,33 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
       }
       if (*completed_now)
         self->delayed_send(self, service, deliver_atom::value, id, std::move(*immediate));
-      if (st.cfg.attempt_timeout.count() > 0 && st.waiting.count(id) > 0)
-        self->delayed_send(self, st.cfg.attempt_timeout, expire_atom::value, id);
+      if (st.cfg.attempt_timeout.count() > 0 && st.waiting.count(id) > 0) {
+        st.expiries.push(now + st.cfg.attempt_timeout, id);
+        // Answered calls' entries wait for their time; keep them few.
+        if (st.expiries.size() > 2 * st.waiting.size() + 256)
+          st.expiries.remove_if([&](policy_time, uint64_t key) { return st.waiting.count(key) == 0; });
+        arm_expiry(self);
+      }
       return rp;
     },
     [=](deliver_atom, uint64_t id, call_result& res) {
       finish(self, id, std::move(res));
     },
-    [=](expire_atom, uint64_t id) {
+    [=](expire_atom) {
       auto& st = self->state;
-      if (st.waiting.count(id) == 0)
-        return;
-      st.cfg.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
-      call_result res;
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(st.cfg.attempt_timeout).count();
-      res.error = call_error{error_class::retryable,
-                             st.cfg.name + ": no answer within timeout.attempt (" + std::to_string(ms) + " ms)",
-                             std::chrono::milliseconds{0}, true};
-      finish(self, id, std::move(res));
+      st.expiry_armed = caf::actor_clock::time_point::max();
+      for (auto id : st.expiries.pop_due(self->clock().now())) {
+        if (st.waiting.count(id) == 0)
+          continue; // answered in time
+        st.cfg.counters->timeouts.fetch_add(1, std::memory_order_relaxed);
+        call_result res;
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(st.cfg.attempt_timeout).count();
+        res.error = call_error{error_class::retryable,
+                               st.cfg.name + ": no answer within timeout.attempt (" + std::to_string(ms) + " ms)",
+                               std::chrono::milliseconds{0}, true};
+        finish(self, id, std::move(res));
+      }
+      arm_expiry(self);
     },
     [=](tick_atom) {
       self->state.resume_armed = false;

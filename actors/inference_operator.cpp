@@ -595,7 +595,10 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
     st.links.push_back(std::move(link));
     spawn_link_batcher(self, i);
   }
-  st.inbound = receive_credit{st.cfg.chain[0].model->max_concurrent_operations};
+  // Credit returns in grants of an eighth of the window (fewer messages at
+  // light load; the source still holds most of the window).
+  st.inbound = receive_credit{st.cfg.chain[0].model->max_concurrent_operations,
+                              st.cfg.chain[0].model->max_concurrent_operations / 8u};
   st.table = inflight_table<held_record>{st.cfg.mode};
   self->send(st.cfg.downstream, connect_atom::value, caf::actor_cast<record_producer>(self), uint32_t{0},
              st.cfg.downstream_port);

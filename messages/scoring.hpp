@@ -223,7 +223,7 @@ using batcher_actor = caf::typed_actor<
 /// - (want, listener, index, n): the listener wants `n` more slots; each is
 ///   granted by (slot, index, k, load) when free, in arrival order.
 /// - (release, n): `n` granted slots go back unused.
-/// - (expire, id): self-sent attempt timeout of call `id`.
+/// - (expire): self-sent; calls in flight may have passed timeout.attempt.
 /// - (tick): self-sent end of a Retry-After pause.
 /// - (scrape, outcome): its load probe scraped the server
 ///   (messages/probe.hpp).
@@ -231,7 +231,7 @@ using batcher_actor = caf::typed_actor<
 using scheduled_endpoint = endpoint_actor::extend<
   caf::reacts_to<want_atom, slot_listener, uint32_t, uint32_t>,
   caf::reacts_to<release_atom, uint32_t>,
-  caf::reacts_to<expire_atom, uint64_t>,
+  caf::reacts_to<expire_atom>,
   caf::reacts_to<tick_atom>,
   caf::reacts_to<scrape_atom, scrape_outcome>,
   caf::reacts_to<stale_atom>>;

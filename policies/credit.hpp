@@ -66,7 +66,12 @@ private:
 class receive_credit {
 public:
   /// `capacity` is the most records the consumer holds for this link.
-  explicit receive_credit(uint64_t capacity) noexcept : capacity_(capacity) {
+  /// `min_grant`: credit goes back in grants of at least this many records
+  /// (one message per record at light load otherwise). Safe up to 3/4 of
+  /// the capacity: the producer still ends up holding at least a quarter of
+  /// it, its threshold for starting a chunk (see send_credit).
+  explicit receive_credit(uint64_t capacity, uint64_t min_grant = 1) noexcept
+    : capacity_(capacity), min_grant_(std::max<uint64_t>(1, std::min(min_grant, capacity - capacity / 4))) {
   }
 
   /// The grant to send when the link opens (the whole capacity).
@@ -88,8 +93,11 @@ public:
     to_grant_ += n;
   }
 
-  /// The grant to send now (everything freed since the last call); resets it.
+  /// The grant to send now: everything freed since the last grant, once that
+  /// is at least `min_grant` records (else 0, kept for later).
   uint64_t take_grant() noexcept {
+    if (to_grant_ < min_grant_)
+      return 0;
     auto n = to_grant_;
     to_grant_ = 0;
     return n;
@@ -111,6 +119,7 @@ public:
 
 private:
   uint64_t capacity_;
+  uint64_t min_grant_;
   uint64_t held_ = 0;
   uint64_t max_held_ = 0;
   uint64_t to_grant_ = 0;

@@ -324,8 +324,7 @@ sim_result run_simulation(const scenario_config& sc, size_t variant, const model
   }
   // Let the topology shut down (leftover timers fire into dead actors).
   vt.run();
-  spdlog::debug("sim: {} messages for {} records ({:.1f} per record)", messages, counters->records_in.load(),
-               static_cast<double>(messages) / static_cast<double>(std::max<uint64_t>(1, counters->records_in.load())));
+  spdlog::debug("sim: {} messages for {} records", messages, counters->records_in.load());
 
   result.duration = seconds(end);
   if (report->has_value() && !(*report)->ok)
