@@ -100,6 +100,12 @@ struct sim_endpoint_total {
   uint64_t max_in_flight = 0;
   /// The concurrency limit at the end.
   uint64_t final_limit = 0;
+  /// prometheus probes: scrapes of the simulated server's metrics, failed
+  /// ones (the server was down), and the largest queue a scrape read (-1:
+  /// none read).
+  uint64_t probe_scrapes = 0;
+  uint64_t probe_failures = 0;
+  double max_probe_queue = -1;
 };
 
 struct sim_result {

@@ -58,6 +58,11 @@ void text_of(std::string& out, const sim_result& r) {
             static_cast<unsigned long long>(e.timeouts), static_cast<unsigned long long>(e.rate_limited),
             static_cast<unsigned long long>(e.records_ok), static_cast<unsigned long long>(e.max_in_flight),
             static_cast<unsigned long long>(e.final_limit));
+  for (auto& e : r.endpoint_totals)
+    if (e.probe_scrapes > 0)
+      appendf(out, "    %-28s load probe: %llu scrapes, %llu failed, largest queue read %.0f\n", e.name.c_str(),
+              static_cast<unsigned long long>(e.probe_scrapes), static_cast<unsigned long long>(e.probe_failures),
+              e.max_probe_queue);
   appendf(out, "  breaker transitions: %zu\n", r.transitions.size());
   for (size_t i = 0; i < r.transitions.size() && i < listed_transitions; ++i) {
     auto& t = r.transitions[i];
@@ -127,7 +132,10 @@ void json_of(std::string& out, const sim_result& r) {
     count(out, "rate_limited", e.rate_limited);
     count(out, "records_ok", e.records_ok);
     count(out, "max_in_flight", e.max_in_flight);
-    count(out, "final_limit", e.final_limit, false);
+    count(out, "final_limit", e.final_limit);
+    count(out, "probe_scrapes", e.probe_scrapes);
+    count(out, "probe_failures", e.probe_failures);
+    number(out, "max_probe_queue", e.max_probe_queue, false);
     out += '}';
   }
   out += "],\"breaker_transitions\":[";

@@ -350,6 +350,9 @@ sim_result run_simulation(const scenario_config& sc, size_t variant, const model
     t.records_ok = c.records_ok.load();
     t.max_in_flight = c.max_in_flight.load();
     t.final_limit = c.limit.load();
+    t.probe_scrapes = c.probe_scrapes.load();
+    t.probe_failures = c.probe_failures.load();
+    t.max_probe_queue = t.probe_scrapes > 0 ? c.max_probe_queue_depth.load() : -1.0;
     result.calls += t.calls;
     auto scored = c.scored_calls.load();
     result.wasted_calls += t.calls > scored ? t.calls - scored : 0;

@@ -220,6 +220,13 @@ TEST_CASE("sim scenario: a brownout at peak moves work to the healthy endpoint")
   double a = calls_per_s(r, "sentiment/gpu-a", 100, 270), b = calls_per_s(r, "sentiment/gpu-b", 100, 270);
   CHECK(b < 0.3 * (a + b));
   CHECK(phase(r, "after").p99_ms < 15);
+  // Its prometheus probes scraped the simulated servers every 500 ms.
+  for (auto& e : r.endpoint_totals) {
+    CAPTURE(e.name);
+    CHECK(e.probe_scrapes >= 700);
+    CHECK(e.probe_failures == 0);
+    CHECK(e.max_probe_queue >= 0);
+  }
 }
 
 TEST_CASE("sim scenario: a 429 storm pauses calls for Retry-After; enough attempts ride it out") {
