@@ -797,15 +797,13 @@ config_result parse_job_config(std::string_view json, const std::string& file,
 }
 
 config_result load_job_config(const std::string& path, const model_registry& models) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in) {
+  std::string text;
+  if (!read_text_file(path, text)) {
     config_result result;
     result.errors.push_back(path + ": cannot read the config file: " + std::strerror(errno));
     return result;
   }
-  std::ostringstream os;
-  os << in.rdbuf();
-  return parse_job_config(os.str(), path, models);
+  return parse_job_config(text, path, models);
 }
 
 std::vector<std::string> check_job_config(job_config& cfg, const model_registry& models) {

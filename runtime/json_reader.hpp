@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -20,6 +21,18 @@
 #include "runtime/json_text.hpp"
 
 namespace sinfer::config_reading {
+
+/// Reads the whole file at `path` into `out`; false (errno set) when it
+/// cannot be read.
+inline bool read_text_file(const std::string& path, std::string& out) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return false;
+  std::ostringstream os;
+  os << in.rdbuf();
+  out = os.str();
+  return true;
+}
 
 using simdjson::dom::element;
 using simdjson::dom::element_type;

@@ -1,7 +1,7 @@
 #include "sim/scenario.hpp"
 
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <cstring>
 
 #include "policies/partitioning.hpp"
 #include "runtime/json_reader.hpp"
@@ -186,16 +186,6 @@ std::map<std::string, sim_server_config> servers_of(const object* servers, const
 
 // --- the scenario -----------------------------------------------------------
 
-bool read_file(const std::string& path, std::string& out) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in)
-    return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
-}
-
 std::string resolve(const std::string& dir, const std::string& path) {
   if (path.empty() || path[0] == '/' || dir.empty())
     return path;
@@ -228,7 +218,7 @@ bool job_text(error_log& log, object_reader& r, const std::string& dir, std::str
   std::string_view path;
   if (!job.get(path)) {
     job_file = resolve(dir, std::string{path});
-    if (!read_file(job_file, job_json)) {
+    if (!read_text_file(job_file, job_json)) {
       r.error("job", "cannot read the job config \"" + job_file + "\"");
       return false;
     }
@@ -432,9 +422,9 @@ scenario_result parse_scenario(std::string_view json, const std::string& file, c
 
 scenario_result load_scenario(const std::string& path, const model_registry& models) {
   std::string text;
-  if (!read_file(path, text)) {
+  if (!read_text_file(path, text)) {
     scenario_result r;
-    r.errors.push_back(path + ": cannot read the scenario file");
+    r.errors.push_back(path + ": cannot read the scenario file: " + std::strerror(errno));
     return r;
   }
   auto slash = path.find_last_of('/');

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "policies/backoff.hpp"
+
 namespace sinfer {
 
 enum class sim_fault_kind : uint8_t {
@@ -253,18 +255,10 @@ private:
                  calls_.end());
   }
 
-  /// splitmix64: the same numbers on every platform, unlike std's
-  /// distributions.
-  uint64_t next() noexcept {
-    uint64_t z = (rng_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-
-  /// Uniform in [0, 1).
+  /// Uniform in [0, 1), the same on every platform (unlike std's
+  /// distributions).
   double draw() noexcept {
-    return static_cast<double>(next() >> 11) * 0x1.0p-53;
+    return rng_.uniform01();
   }
 
   /// Lognormal with mean 1 and coefficient of variation `jitter`.
@@ -278,7 +272,7 @@ private:
   }
 
   sim_server_config cfg_;
-  uint64_t rng_;
+  seeded_rng rng_;
   std::priority_queue<std::chrono::nanoseconds, std::vector<std::chrono::nanoseconds>,
                       std::greater<std::chrono::nanoseconds>>
     free_at_;
