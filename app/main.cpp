@@ -2,6 +2,7 @@
 // and serve a reference model server.
 // Exit codes: 0 success, 1 the job failed, 2 bad config or usage.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -130,6 +131,7 @@ int simulate(const std::string& path, const sim_flags& flags) {
   // at virtual times; wall-clock log lines would only interleave with it.
   if (!flags.verbose)
     spdlog::set_level(spdlog::level::warn);
+  spdlog::set_pattern("%^sinfer sim: %l%$ %v"); // wall-clock times would mislead beside virtual ones
   sinfer::sim_run_options opts;
   opts.seed = flags.seed.value_or(sc.seed);
   bool show_progress = !flags.quiet && ::isatty(STDERR_FILENO);
@@ -166,7 +168,10 @@ int simulate(const std::string& path, const sim_flags& flags) {
   if (!flags.quiet)
     std::fprintf(stderr, "sinfer sim: %zu run(s) of \"%s\" in %.2f s of wall time%s%s\n", runs.size(),
                  sc.name.c_str(), wall, flags.report.empty() ? "" : "; report: ", flags.report.c_str());
-  return exit_ok;
+  // The simulated job failing (fail-job, a stall, the drain limit) is the
+  // scenario's answer, but scripts and CI need to see it.
+  bool failed = std::any_of(runs.begin(), runs.end(), [](const sinfer::sim_result& r) { return !r.failure.empty(); });
+  return failed ? exit_job_failed : exit_ok;
 }
 
 } // namespace
@@ -223,7 +228,7 @@ int main(int argc, char** argv) {
   auto* sim_cmd = app.add_subcommand(
     "sim", "Simulate a failure scenario in virtual time: the job's real actors against simulated servers with "
            "faults; prints a summary and writes an HTML report");
-  sim_cmd->add_option("scenario", path, "Scenario file (JSON)")->required();
+  sim_cmd->add_option("scenario", path, "Scenario file (JSON); exit 1 when the simulated job failed")->required();
   auto* seed_opt = sim_cmd->add_option("--seed", seed, "Seed (default: the scenario's); the same seed gives the "
                                                        "same run, byte for byte");
   sim_cmd->add_option("--report", simf.report, "Write a self-contained HTML report with charts to this file");

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "policies/load_profile.hpp"
 #include "policies/partitioning.hpp"
 #include "runtime/json_reader.hpp"
 
@@ -192,22 +193,6 @@ std::string resolve(const std::string& dir, const std::string& path) {
   return dir + "/" + path;
 }
 
-/// The sum of `for` of the profile's segments (0 when absent or invalid:
-/// the job loader reports the errors).
-std::chrono::nanoseconds profile_length(element profile) {
-  simdjson::dom::array list;
-  std::chrono::nanoseconds total{0};
-  if (profile.get(list))
-    return total;
-  for (auto seg : list) {
-    std::string_view s;
-    std::chrono::nanoseconds d{0};
-    if (seg.at_key("for").get(s) == simdjson::SUCCESS && parse_duration(s, d))
-      total += d;
-  }
-  return total;
-}
-
 /// The job JSON the scenario runs: the job file (or inline object) with the
 /// scenario's load in place of its source.
 bool job_text(error_log& log, object_reader& r, const std::string& dir, std::string& job_json,
@@ -295,7 +280,6 @@ scenario_result parse_scenario(std::string_view json, const std::string& file, c
       l.require("profile", "the load profile: segments such as {\"for\": \"10m\", \"rate\": 1000}");
       if (l.get("profile", profile)) {
         source += ",\"profile\":" + simdjson::minify(profile);
-        sc.load_length = profile_length(profile);
       }
       if (l.get("template", tmpl))
         source += ",\"template\":" + simdjson::minify(tmpl);
@@ -367,17 +351,18 @@ scenario_result parse_scenario(std::string_view json, const std::string& file, c
     result.errors = std::move(log.lines);
     return result;
   }
-  // Each variant: the job, its `set` merged in, the load's source in place.
+  // Each variant: the job with the load's source (replaced whole: merging a
+  // generator over a file source would keep its path) and parallelism, then
+  // the scenario's `set`, then the variant's.
+  auto loaded = job_json;
+  if (load_source) {
+    loaded = json_merge_patch(loaded, R"({"source":null})");
+    loaded = json_merge_patch(loaded, "{\"source\":" + *load_source + "}");
+  }
+  if (load_parallelism > 0)
+    loaded = json_merge_patch(loaded, "{\"job\":{\"parallelism\":" + std::to_string(load_parallelism) + "}}");
   for (size_t v = 0; v < variants.size(); ++v) {
-    auto merged = json_merge_patch(json_merge_patch(job_json, job_set), variants[v].second);
-    if (load_source) {
-      // The source is replaced whole (merging a generator over a file source
-      // would keep its path).
-      merged = json_merge_patch(merged, R"({"source":null})");
-      merged = json_merge_patch(merged, "{\"source\":" + *load_source + "}");
-    }
-    if (load_parallelism > 0)
-      merged = json_merge_patch(merged, "{\"job\":{\"parallelism\":" + std::to_string(load_parallelism) + "}}");
+    auto merged = json_merge_patch(json_merge_patch(loaded, job_set), variants[v].second);
     auto label = variants[v].first;
     auto where = job_file + (label.empty() ? std::string{} : " with compare \"" + label + "\"");
     auto job = parse_job_config(merged, where, models);
@@ -389,14 +374,34 @@ scenario_result parse_scenario(std::string_view json, const std::string& file, c
     scenario_variant sv;
     sv.label = label;
     sv.job = std::move(*job.config);
-    if (sc.load_length.count() == 0 && sv.job.source.kind == source_kind::generator && sv.job.source.rate > 0)
-      sc.load_length = std::chrono::nanoseconds{
-        static_cast<int64_t>(static_cast<double>(sv.job.source.count) / sv.job.source.rate * 1e9)};
-    if (have_servers && v == 0)
-      check_servers(log, servers, sv.job);
-    sv.servers = servers_of(have_servers ? &servers : nullptr, sv.job, sc.seed);
+    auto& src = sv.job.source;
+    if (src.kind == source_kind::stdin_lines)
+      log.add(load_source ? "set" : "job", "a stdin source cannot be simulated (it reads on a thread of its own); "
+                                          "give a load (\"load\": {\"profile\": [...]})");
+    // How long the load lasts: the profile, or count / rate; 0 (a file, or a
+    // generator without pacing) when the input ends as fast as credit allows.
+    std::chrono::nanoseconds length{0};
+    if (src.kind == source_kind::generator && !src.profile.empty())
+      length = load_profile{src.profile}.total_length();
+    else if (src.kind == source_kind::generator && src.rate > 0)
+      length = std::chrono::nanoseconds{static_cast<int64_t>(static_cast<double>(src.count) / src.rate * 1e9)};
+    sc.load_length = std::max(sc.load_length, length);
     sc.variants.push_back(std::move(sv));
   }
+  // Servers name endpoints of any variant's job.
+  if (have_servers && !sc.variants.empty()) {
+    job_config all;
+    for (auto& v : sc.variants)
+      for (auto& kv : v.job.models) {
+        auto& eps = all.models[kv.first].endpoints;
+        for (auto& ep : kv.second.endpoints)
+          if (std::none_of(eps.begin(), eps.end(), [&](const endpoint_config& e) { return e.name == ep.name; }))
+            eps.push_back(ep);
+      }
+    check_servers(log, servers, all);
+  }
+  for (auto& v : sc.variants)
+    v.servers = servers_of(have_servers ? &servers : nullptr, v.job, sc.seed);
   if (sc.name.empty()) {
     auto slash = file.find_last_of('/');
     sc.name = file.substr(slash == std::string::npos ? 0 : slash + 1);

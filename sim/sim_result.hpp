@@ -123,8 +123,11 @@ struct sim_result {
   uint64_t records_in = 0;
   uint64_t records_out = 0;
   uint64_t dead_lettered = 0;
-  /// Records read but neither written nor dead-lettered when the run ended.
+  /// Records read but neither written nor dead-lettered when the run ended,
+  /// plus `unread`.
   uint64_t lost = 0;
+  /// Records of the load the source never read (the run stopped first).
+  uint64_t unread = 0;
   uint64_t calls = 0;
   /// Calls that scored no record (failed as a whole, timed out, or every row
   /// failed).

@@ -156,12 +156,12 @@ public:
     // An outage that begins while the call waits fails it when it would start.
     for (auto& f : cfg_.faults) {
       if (f.kind == sim_fault_kind::outage && f.active(start)) {
-        ++totals_.refused;
         if (f.hang) {
           ++totals_.hung;
           a.how = sim_answer::outcome::hang;
           return a;
         }
+        ++totals_.refused;
         a.how = sim_answer::outcome::error;
         a.delay = start - now + cfg_.refusal_time;
         return a;
@@ -200,10 +200,11 @@ public:
   }
 
   /// Whether the server answers anything (its metrics page, health) at `now`:
-  /// not during an outage.
+  /// not during a hang outage (a 503 outage is a model failing on a server
+  /// that is up).
   bool up_at(std::chrono::nanoseconds now) const noexcept {
     for (auto& f : cfg_.faults)
-      if (f.kind == sim_fault_kind::outage && f.active(now))
+      if (f.kind == sim_fault_kind::outage && f.hang && f.active(now))
         return false;
     return true;
   }

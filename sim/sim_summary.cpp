@@ -18,13 +18,19 @@ namespace {
 void appendf(std::string& out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void appendf(std::string& out, const char* fmt, ...) {
-  char buf[512];
   va_list args;
   va_start(args, fmt);
-  int n = std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_list again;
+  va_copy(again, args);
+  int n = std::vsnprintf(nullptr, 0, fmt, args);
   va_end(args);
-  if (n > 0)
-    out.append(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
+  if (n > 0) {
+    auto at = out.size();
+    out.resize(at + static_cast<size_t>(n) + 1);
+    std::vsnprintf(&out[at], static_cast<size_t>(n) + 1, fmt, again);
+    out.resize(at + static_cast<size_t>(n));
+  }
+  va_end(again);
 }
 
 /// How many breaker transitions the text lists before "... and N more".
@@ -36,9 +42,12 @@ void text_of(std::string& out, const sim_result& r) {
           static_cast<unsigned long long>(r.seed), r.duration);
   if (!r.failure.empty())
     appendf(out, "  the job FAILED: %s\n", r.failure.c_str());
-  appendf(out, "  records: %llu in, %llu out, %llu dead-lettered, %llu lost; goodput %.1f records/s\n",
-          static_cast<unsigned long long>(r.records_in), static_cast<unsigned long long>(r.records_out),
-          static_cast<unsigned long long>(r.dead_lettered), static_cast<unsigned long long>(r.lost), r.goodput);
+  appendf(out, "  records: %llu in, %llu out, %llu dead-lettered, %llu lost", static_cast<unsigned long long>(r.records_in),
+          static_cast<unsigned long long>(r.records_out), static_cast<unsigned long long>(r.dead_lettered),
+          static_cast<unsigned long long>(r.lost));
+  if (r.unread > 0)
+    appendf(out, " (%llu never read)", static_cast<unsigned long long>(r.unread));
+  appendf(out, "; goodput %.1f records/s\n", r.goodput);
   appendf(out, "  latency (due at the source to written): p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms\n", r.p50_ms,
           r.p99_ms, r.p999_ms);
   appendf(out, "  calls: %llu, wasted %llu (scored nothing); retries %llu; subtask restarts %llu\n",
@@ -98,6 +107,7 @@ void json_of(std::string& out, const sim_result& r) {
   count(out, "records_out", r.records_out);
   count(out, "dead_lettered", r.dead_lettered);
   count(out, "lost", r.lost);
+  count(out, "unread", r.unread);
   count(out, "calls", r.calls);
   count(out, "wasted_calls", r.wasted_calls);
   count(out, "retries", r.retries);

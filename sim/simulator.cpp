@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
@@ -258,9 +259,14 @@ sim_result run_simulation(const scenario_config& sc, size_t variant, const model
       outputs = make_http_protocol(m)->output_names();
     return std::make_shared<sim_backend>(it->second, now, std::move(real), std::move(outputs));
   };
+  // The model of each endpoint (model names may hold '/' themselves).
+  std::map<std::string, std::string> served_model;
+  for (auto& kv : cfg->models)
+    for (auto& ep : kv.second.endpoints)
+      served_model[kv.first + "/" + ep.name] = kv.second.model;
   opts.scrape_for = [&](const std::string& name) -> std::function<http_answer()> {
     auto server = servers.at(name);
-    auto model = cfg->models.at(name.substr(0, name.find('/'))).model;
+    auto model = served_model.at(name);
     return [server, model, now] {
       http_answer a;
       if (!server->up_at(now())) {
@@ -309,14 +315,18 @@ sim_result run_simulation(const scenario_config& sc, size_t variant, const model
     if (!stop_sent && next > stop_at) {
       samples.until(stop_at);
       stop_sent = true;
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%g", seconds(sc.drain_limit));
       caf::anon_send(sup, fail_atom::value,
-                     std::string{"the job had not drained drain-limit after the load ended"});
+                     std::string{"the job had not drained "} + limit + " s (drain-limit) after the load ended");
       continue;
     }
     samples.until(next);
     sched.trigger_timeout();
   }
-  auto end = vt.elapsed();
+  // A run stopped at the drain limit ends there, even if nothing happened
+  // in its last stretch.
+  auto end = stop_sent ? std::max(vt.elapsed(), stop_at) : vt.elapsed();
   samples.finish(end);
   if (!report->has_value()) {
     caf::anon_send(sup, fail_atom::value, std::string{"stalled: nothing left to happen"});
@@ -336,6 +346,12 @@ sim_result run_simulation(const scenario_config& sc, size_t variant, const model
   result.dead_lettered = counters->dead_lettered.load();
   auto done = result.records_out + result.dead_lettered;
   result.lost = result.records_in > done ? result.records_in - done : 0;
+  // A generator's records that were never read (the run stopped first) are
+  // lost too.
+  if (cfg->source.kind == source_kind::generator && cfg->source.count > result.records_in) {
+    result.unread = cfg->source.count - result.records_in;
+    result.lost += result.unread;
+  }
   result.restarts = counters->restarts.load();
   for (size_t i = 0; i < counters->stage_count; ++i)
     result.retries += counters->stages[i].retries.load();
@@ -370,7 +386,8 @@ sim_result run_simulation(const scenario_config& sc, size_t variant, const model
     sim_phase p;
     p.name = phases[i].name;
     p.from = seconds(phases[i].from);
-    p.to = phases[i].to == nanoseconds::max() ? seconds(end) : seconds(phases[i].to);
+    p.to = std::min(seconds(end), phases[i].to == nanoseconds::max() ? seconds(end) : seconds(phases[i].to));
+    p.to = std::max(p.to, p.from);
     p.records_out = samples.phase_out(i);
     p.dead_lettered = samples.phase_dead(i);
     p.goodput = p.to > p.from ? static_cast<double>(p.records_out) / (p.to - p.from) : 0.0;

@@ -123,7 +123,7 @@ TEST_CASE("sim server: faults over time") {
   }
 }
 
-TEST_CASE("sim server: an outage fails queued calls when they would start, and the server is down meanwhile") {
+TEST_CASE("sim server: an outage fails queued calls when they would start; a hung server is down meanwhile") {
   auto c = two_slots();
   c.faults = {fault(sim_fault_kind::outage, milliseconds{20}, milliseconds{50})};
   sim_server s{c};
@@ -132,9 +132,21 @@ TEST_CASE("sim server: an outage fails queued calls when they would start, and t
   auto queued = s.admit(milliseconds{1}, 1);              // would start at 20
   CHECK(queued.how == outcome::error);
   CHECK(queued.delay == milliseconds{19} + microseconds{100});
-  CHECK(s.up_at(milliseconds{19}));
-  CHECK_FALSE(s.up_at(milliseconds{20}));
-  CHECK(s.up_at(milliseconds{50}));
+  CHECK(s.up_at(milliseconds{20})); // a 503 outage: the model fails, the server is up
+
+  auto hung = two_slots();
+  hung.faults = {fault(sim_fault_kind::outage, milliseconds{20}, milliseconds{50})};
+  hung.faults[0].hang = true;
+  sim_server h{hung};
+  CHECK(h.admit(milliseconds{0}, 10).how == outcome::ok);
+  CHECK(h.admit(milliseconds{0}, 10).how == outcome::ok);
+  CHECK(h.admit(milliseconds{1}, 1).how == outcome::hang); // would start at 20
+  CHECK(h.admit(milliseconds{25}, 1).how == outcome::hang);
+  CHECK(h.totals().hung == 2);
+  CHECK(h.totals().refused == 0);
+  CHECK(h.up_at(milliseconds{19}));
+  CHECK_FALSE(h.up_at(milliseconds{20})); // hung: its metrics page does not answer either
+  CHECK(h.up_at(milliseconds{50}));
 }
 
 TEST_CASE("sim server: shares, crash limits and jitter are drawn from the seed") {

@@ -294,3 +294,80 @@ TEST_CASE("sim scenario: 3x overload holds memory bounded, loses nothing and rec
   CHECK(phase(r, "after").p99_ms < 150);
   CHECK(phase(r, "overload").p99_ms > 10000); // the source fell behind: latency from the due time
 }
+
+namespace {
+
+/// An inline scenario around a small in-process job (tests of edge cases).
+scenario_config inline_scenario(const std::string& extra, const std::string& job_extra = "") {
+  std::string json = R"({"name": "edge", "job": {"job": {"name": "edge", "parallelism": 1)" + job_extra + R"(},
+    "source": {"type": "generator", "count": 10},
+    "models": {"org/sent": {"model": "keyword-classifier", "input": {"text": "text"},
+                            "max-concurrent-operations": 4, "concurrency": {"max": 2},
+                            "timeout": {"attempt": "60s", "total": "0s"}}},
+    "stages": ["org/sent"], "sink": {"type": "stdout"}})" + extra + "}";
+  auto models = model_registry::with_builtins();
+  auto r = parse_scenario(json, "edge.json", scenarios_dir, models);
+  std::string errors;
+  for (auto& e : r.errors)
+    errors += e + "\n";
+  INFO(errors);
+  REQUIRE(r.scenario.has_value());
+  return *r.scenario;
+}
+
+} // namespace
+
+TEST_CASE("sim: load.parallelism comes before set and compare; a job's own profile sets the load's length") {
+  auto models = model_registry::with_builtins();
+  auto r = parse_scenario(R"({"job": "reviews-job.json", "load": {"profile": [{"for": "1m", "rate": 10}], "parallelism": 2},
+    "compare": [{"label": "p1", "set": {"job": {"parallelism": 1}}}, {"label": "p8", "set": {"job": {"parallelism": 8}}}]})",
+                          "s.json", scenarios_dir, models);
+  REQUIRE(r.scenario);
+  CHECK(r.scenario->variants[0].job.parallelism == 1);
+  CHECK(r.scenario->variants[1].job.parallelism == 8);
+  CHECK(r.scenario->load_length == std::chrono::minutes{1});
+  auto own = inline_scenario("", "");
+  CHECK(own.load_length.count() == 0); // unpaced: as fast as credit allows
+  auto profiled = parse_scenario(R"({"job": {"source": {"type": "generator", "profile": [{"for": "3m", "rate": 10}]},
+    "models": {"m": {"model": "noop"}}, "stages": ["m"], "sink": {"type": "stdout"}}})",
+                                 "s.json", scenarios_dir, models);
+  REQUIRE(profiled.scenario);
+  CHECK(profiled.scenario->load_length == std::chrono::minutes{3});
+  auto piped = parse_scenario(R"({"job": {"source": {"type": "stdin"}, "models": {"m": {"model": "noop"}},
+    "stages": ["m"], "sink": {"type": "stdout"}}})", "s.json", scenarios_dir, models);
+  REQUIRE(piped.errors.size() == 1);
+  CHECK(piped.errors[0].find("s.json: job: a stdin source cannot be simulated") == 0);
+}
+
+TEST_CASE("sim: a job that cannot drain stops at the drain limit; what it held and never read is lost") {
+  // A hung server from the start: calls never answer within the run.
+  auto sc = inline_scenario(R"(, "load": {"profile": [{"for": "10s", "rate": 100}]}, "drain-limit": "1s",
+    "servers": {"default": {"faults": [{"type": "outage", "hang": true}]}})");
+  auto r = run_example(sc, 0, 1);
+  CHECK(r.records_out == 0);
+  CHECK(r.failure.find("had not drained 1 s (drain-limit)") != std::string::npos);
+  CHECK(r.duration == doctest::Approx(11.0)); // the load, then the drain limit
+  CHECK(r.unread > 0);
+  CHECK(r.records_in + r.unread == 1000);
+  CHECK(r.lost == 1000);
+  CHECK(r.phases.back().to == doctest::Approx(11.0));
+}
+
+TEST_CASE("sim: a model name with a slash, probed by prometheus, runs") {
+  auto models = model_registry::with_builtins();
+  auto r = parse_scenario(R"({"job": {"source": {"type": "generator", "count": 10},
+    "models": {"org/sent": {"provider": "http-json", "endpoints": ["http://127.0.0.1:9"], "input": {"text": "text"},
+               "output": {"label": "label"}, "probe": {"type": "prometheus", "interval": "1s"}}},
+    "stages": ["org/sent"], "sink": {"type": "stdout"}},
+    "load": {"profile": [{"for": "5s", "rate": 20}]}})", "s.json", scenarios_dir, models);
+  std::string errors;
+  for (auto& e : r.errors)
+    errors += e + "\n";
+  INFO(errors);
+  REQUIRE(r.scenario);
+  auto run = run_example(*r.scenario, 0, 1);
+  CHECK(run.failure.empty());
+  CHECK(run.records_out == 100);
+  REQUIRE(run.endpoint_totals.size() == 1);
+  CHECK(run.endpoint_totals[0].probe_scrapes >= 5);
+}
