@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include "policies/load_profile.hpp"
-#include "policies/partitioning.hpp"
 #include "runtime/json_reader.hpp"
 
 namespace sinfer {
@@ -166,14 +165,13 @@ void check_servers(error_log& log, object servers, const job_config& job) {
 
 /// The simulated server of each endpoint: `default`, then the model's
 /// entry, then the endpoint's, each over the one before (faults add up).
-std::map<std::string, sim_server_config> servers_of(const object* servers, const job_config& job, uint64_t seed) {
+std::map<std::string, sim_server_config> servers_of(const object* servers, const job_config& job) {
   std::map<std::string, sim_server_config> out;
   error_log ignored; // check_servers reported them
   for (auto& kv : job.models) {
     for (auto& ep : kv.second.endpoints) {
       auto name = kv.first + "/" + ep.name;
-      sim_server_config s;
-      s.seed = (seed + 1) * 0x9E3779B97F4A7C15ull ^ fnv1a(name);
+      sim_server_config s; // seeded by the simulator, from the run's seed
       for (auto& key : {std::string{"default"}, kv.first, name}) {
         object level;
         if (servers != nullptr && servers->at_key(key).get(level) == simdjson::SUCCESS)
@@ -401,7 +399,7 @@ scenario_result parse_scenario(std::string_view json, const std::string& file, c
     check_servers(log, servers, all);
   }
   for (auto& v : sc.variants)
-    v.servers = servers_of(have_servers ? &servers : nullptr, v.job, sc.seed);
+    v.servers = servers_of(have_servers ? &servers : nullptr, v.job);
   if (sc.name.empty()) {
     auto slash = file.find_last_of('/');
     sc.name = file.substr(slash == std::string::npos ? 0 : slash + 1);

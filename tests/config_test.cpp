@@ -26,6 +26,19 @@ bool has_line(const std::vector<std::string>& lines, const std::string& needle) 
   return false;
 }
 
+/// `json` (as job.json) is rejected with an error line holding
+/// "job.json: " + `expected`; returns every error, a line each.
+std::string check_rejected(const std::string& json, const std::string& expected, const model_registry& models) {
+  auto res = parse_job_config(json, "job.json", models);
+  CHECK_FALSE(res.config.has_value());
+  std::string all;
+  for (auto& e : res.errors)
+    all += e + "\n";
+  CAPTURE(all);
+  CHECK(has_line(res.errors, "job.json: " + expected));
+  return all;
+}
+
 } // namespace
 
 TEST_CASE("a minimal config gets every default") {
@@ -303,13 +316,7 @@ TEST_CASE("resilience keys: bad values name the key path") {
     CAPTURE(r.model_json);
     std::string json = R"({"source": {"type": "generator"}, "models": {"m": {"model": "keyword-classifier", )"
                        + std::string{r.model_json} + R"(}}, "stages": ["m"], "sink": {"type": "stdout"}})";
-    auto res = parse_job_config(json, "job.json", models);
-    CHECK_FALSE(res.config.has_value());
-    std::string all;
-    for (auto& e : res.errors)
-      all += e + "\n";
-    CAPTURE(all);
-    CHECK(has_line(res.errors, std::string{"job.json: "} + r.expected));
+    auto all = check_rejected(json, r.expected, models);
     CHECK(all.find("sk-secret") == std::string::npos);
   }
 }
@@ -451,13 +458,7 @@ TEST_CASE("probe keys: bad values name the key path") {
                                : R"("model": "keyword-classifier")";
     std::string json = R"({"source": {"type": "generator"}, "models": {"m": {)" + model + R"(, "probe": )"
                        + r.probe_json + R"(}}, "stages": ["m"], "sink": {"type": "stdout"}})";
-    auto res = parse_job_config(json, "job.json", models);
-    CHECK_FALSE(res.config.has_value());
-    std::string all;
-    for (auto& e : res.errors)
-      all += e + "\n";
-    CAPTURE(all);
-    CHECK(has_line(res.errors, std::string{"job.json: "} + r.expected));
+    check_rejected(json, r.expected, models);
   }
 }
 
@@ -604,13 +605,7 @@ TEST_CASE("source.profile: bad values name the key path") {
     CAPTURE(r.source);
     std::string json = R"({"source": )" + std::string{r.source}
                        + R"(, "models": {"m": {"model": "noop"}}, "stages": ["m"], "sink": {"type": "stdout"}})";
-    auto res = parse_job_config(json, "job.json", models);
-    CHECK_FALSE(res.config.has_value());
-    std::string all;
-    for (auto& e : res.errors)
-      all += e + "\n";
-    CAPTURE(all);
-    CHECK(has_line(res.errors, std::string{"job.json: "} + r.expected));
+    check_rejected(json, r.expected, models);
   }
 }
 
