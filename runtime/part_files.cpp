@@ -1,0 +1,148 @@
+#include "runtime/part_files.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace sinfer {
+
+namespace {
+
+std::string epoch_text(uint64_t epoch) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%012llu", static_cast<unsigned long long>(epoch));
+  return buf;
+}
+
+std::string failed(const std::string& what, const std::string& path) {
+  return what + " \"" + path + "\": " + std::strerror(errno);
+}
+
+} // namespace
+
+part_files::part_files(std::string dir, std::string prefix) : dir_(std::move(dir)), prefix_(std::move(prefix)) {
+}
+
+part_files::~part_files() {
+  if (open_ != nullptr)
+    std::fclose(open_); // unsealed: recover() deletes it
+}
+
+std::string part_files::pending_path(uint64_t epoch) const {
+  return dir_ + "/." + prefix_ + "-" + epoch_text(epoch) + ".pending";
+}
+
+std::string part_files::visible_path(uint64_t epoch) const {
+  return dir_ + "/" + prefix_ + "-" + epoch_text(epoch) + ".jsonl";
+}
+
+bool part_files::begin(uint64_t epoch, std::string& error) {
+  if (open_ != nullptr) {
+    error = "part of epoch " + std::to_string(open_epoch_) + " is still open";
+    return false;
+  }
+  auto path = pending_path(epoch);
+  open_ = std::fopen(path.c_str(), "wb");
+  if (open_ == nullptr) {
+    error = failed("cannot write", path);
+    return false;
+  }
+  open_epoch_ = epoch;
+  return true;
+}
+
+bool part_files::append(std::string_view line, std::string& error) {
+  if (open_ == nullptr) {
+    error = "no part is open";
+    return false;
+  }
+  if (std::fwrite(line.data(), 1, line.size(), open_) != line.size() || std::fputc('\n', open_) == EOF) {
+    error = failed("writing", pending_path(open_epoch_));
+    return false;
+  }
+  return true;
+}
+
+bool part_files::seal(std::string& error) {
+  if (open_ == nullptr) {
+    error = "no part is open";
+    return false;
+  }
+  bool ok = std::fflush(open_) == 0 && ::fsync(::fileno(open_)) == 0;
+  ok = std::fclose(open_) == 0 && ok;
+  open_ = nullptr;
+  if (!ok) {
+    error = failed("sealing", pending_path(open_epoch_));
+    return false;
+  }
+  return true;
+}
+
+bool part_files::publish(uint64_t epoch, std::string& error) {
+  auto from = pending_path(epoch), to = visible_path(epoch);
+  if (::access(from.c_str(), F_OK) != 0 && ::access(to.c_str(), F_OK) == 0)
+    return true; // published before (a repeated completion notice)
+  if (std::rename(from.c_str(), to.c_str()) != 0) {
+    error = failed("cannot publish", from);
+    return false;
+  }
+  return sync_dir(error);
+}
+
+bool part_files::sync_dir(std::string& error) const {
+  int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    error = failed("cannot sync the directory", dir_);
+    if (fd >= 0)
+      ::close(fd);
+    return false;
+  }
+  ::close(fd);
+  return true;
+}
+
+bool part_files::recover(uint64_t completed, std::vector<std::string>& actions, std::string& error) {
+  DIR* d = ::opendir(dir_.c_str());
+  if (d == nullptr) {
+    error = failed("cannot read", dir_);
+    return false;
+  }
+  // ".PREFIX-<12 digits>.pending"
+  auto head = "." + prefix_ + "-";
+  const std::string tail = ".pending";
+  std::vector<uint64_t> epochs;
+  while (auto* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() != head.size() + 12 + tail.size() || name.compare(0, head.size(), head) != 0
+        || name.compare(name.size() - tail.size(), tail.size(), tail) != 0)
+      continue;
+    auto digits = name.substr(head.size(), 12);
+    if (digits.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    epochs.push_back(std::strtoull(digits.c_str(), nullptr, 10));
+  }
+  ::closedir(d);
+  std::sort(epochs.begin(), epochs.end());
+  for (auto epoch : epochs) {
+    auto path = pending_path(epoch);
+    if (epoch <= completed) {
+      if (!publish(epoch, error))
+        return false;
+      actions.push_back("published " + visible_path(epoch) + " (checkpoint " + std::to_string(epoch)
+                        + " had completed)");
+    } else {
+      if (std::remove(path.c_str()) != 0) {
+        error = failed("cannot remove", path);
+        return false;
+      }
+      actions.push_back("deleted " + path + " (after the last completed checkpoint)");
+    }
+  }
+  return sync_dir(error);
+}
+
+} // namespace sinfer
