@@ -19,15 +19,20 @@ namespace {
 
 const std::string scenarios_dir = std::string{SINFER_SOURCE_DIR} + "/examples/scenarios";
 
-scenario_config load_example(const std::string& name) {
-  auto models = model_registry::with_builtins();
-  auto r = load_scenario(scenarios_dir + "/" + name + ".json", models);
+/// The scenario `r` holds; fails the test with every error otherwise.
+scenario_config required(const scenario_result& r) {
   std::string errors;
   for (auto& e : r.errors)
     errors += e + "\n";
   INFO(errors);
   REQUIRE(r.scenario.has_value());
   return *r.scenario;
+}
+
+scenario_config load_example(const std::string& name) {
+  auto models = model_registry::with_builtins();
+  auto r = load_scenario(scenarios_dir + "/" + name + ".json", models);
+  return required(r);
 }
 
 sim_result run_example(const scenario_config& sc, size_t variant, uint64_t seed) {
@@ -307,12 +312,7 @@ scenario_config inline_scenario(const std::string& extra, const std::string& job
     "stages": ["org/sent"], "sink": {"type": "stdout"}})" + extra + "}";
   auto models = model_registry::with_builtins();
   auto r = parse_scenario(json, "edge.json", scenarios_dir, models);
-  std::string errors;
-  for (auto& e : r.errors)
-    errors += e + "\n";
-  INFO(errors);
-  REQUIRE(r.scenario.has_value());
-  return *r.scenario;
+  return required(r);
 }
 
 } // namespace
@@ -360,12 +360,7 @@ TEST_CASE("sim: a model name with a slash, probed by prometheus, runs") {
                "output": {"label": "label"}, "probe": {"type": "prometheus", "interval": "1s"}}},
     "stages": ["org/sent"], "sink": {"type": "stdout"}},
     "load": {"profile": [{"for": "5s", "rate": 20}]}})", "s.json", scenarios_dir, models);
-  std::string errors;
-  for (auto& e : r.errors)
-    errors += e + "\n";
-  INFO(errors);
-  REQUIRE(r.scenario);
-  auto run = run_example(*r.scenario, 0, 1);
+  auto run = run_example(required(r), 0, 1);
   CHECK(run.failure.empty());
   CHECK(run.records_out == 100);
   REQUIRE(run.endpoint_totals.size() == 1);
