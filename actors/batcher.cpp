@@ -1,5 +1,7 @@
 #include "actors/batcher.hpp"
 
+#include <algorithm>
+
 #include <deque>
 
 #include <caf/all.hpp>
@@ -138,6 +140,13 @@ void send_batch(batcher_pointer self, uint32_t index, std::vector<work_item> ite
   }
   req.names = st.input_names;
   req.rows = static_cast<uint32_t>(items.size());
+  if (std::any_of(items.begin(), items.end(), [](const work_item& it) { return it.call_key != 0; })) {
+    std::vector<uint64_t> keys; // checkpointed jobs only: no allocation otherwise
+    keys.reserve(items.size());
+    for (auto& it : items)
+      keys.push_back(it.call_key);
+    req.idempotency_key = idempotency_key_of(keys);
+  }
   auto sent = std::make_shared<std::vector<work_item>>(std::move(items));
   auto started = self->clock().now();
   ++link.outstanding;

@@ -25,6 +25,9 @@
 /// and wait for a slot there. A retry avoids the endpoint
 /// that failed it when another one can take it. Items past their deadline
 /// are dropped unsent (the operator's total timeout answers for them).
+/// Each batch carries the Idempotency-Key of its items' call keys
+/// (`idempotency_key_of`, messages/call.hpp), so a retry of the same records
+/// in the same order carries the same key.
 
 #include <memory>
 #include <string>

@@ -44,6 +44,8 @@ struct held_record {
   /// Retry-After.
   int32_t avoid = -1;
   std::chrono::milliseconds retry_after{0};
+  /// Checkpoints on: the durable key of the current model's call.
+  std::string call_key;
 };
 
 /// A retry timer entry: the record and the attempt that waits.
@@ -89,6 +91,13 @@ struct operator_state {
   /// Crashed and waiting for the restart: nothing is sent to batchers.
   bool crashed = false;
   simdjson::dom::parser parser;
+  /// Checkpoints: the epoch calls are logged in (the checkpoint whose
+  /// barrier comes next), results to log before they move on, and whether
+  /// a failed log write was reported.
+  uint64_t epoch = 1;
+  std::vector<std::pair<std::string, std::string>> log_batch;
+  bool log_failed = false;
+  std::vector<std::string> replayed_values;
 };
 
 using operator_pointer = stage_actor::stateful_pointer<operator_state>;
@@ -226,6 +235,10 @@ bool extract_inputs(operator_pointer self, held_record& h, work_item& item, std:
     bytes += static_cast<uint32_t>(values.back().size());
   }
   item.bytes = bytes;
+  if (st.cfg.checkpoints) {
+    h.call_key = call_log_key(model.name, h.rec.id, values.data() + first, values.size() - first);
+    item.call_key = fnv1a64(h.call_key);
+  }
   // Output fields replace input fields of the same name (no duplicate keys);
   // the record keeps its text until the call succeeds (a dead letter shows
   // the record as it arrived).
@@ -242,6 +255,29 @@ bool extract_inputs(operator_pointer self, held_record& h, work_item& item, std:
 
 void take_failure_action(operator_pointer self, uint64_t ticket, held_record& h, const std::string& why,
                          bool input_problem);
+void complete(operator_pointer self, uint64_t ticket, held_record& h);
+void write_outputs(operator_pointer self, held_record& h, const link_state& link, const std::string* values);
+
+/// The call log answers `h` (its call completed before a crash): true when
+/// its outputs are written from it.
+bool answer_from_log(operator_pointer self, uint64_t ticket, held_record& h) {
+  auto& st = self->state;
+  auto& replay = *st.cfg.checkpoints->replay;
+  auto found = replay.find(h.call_key);
+  if (found == replay.end())
+    return false;
+  std::string why;
+  auto& link = st.links[h.link];
+  if (!decode_outputs(found->second, st.replayed_values, why) || st.replayed_values.size() != link.member_prefix.size()) {
+    spdlog::warn("{}: the call log's entry for record offset {} is unusable ({}); calling the model", link.label,
+                 h.rec.id.offset, why.empty() ? "another number of outputs" : why);
+    return false;
+  }
+  st.cfg.counters->calls_replayed.fetch_add(1, std::memory_order_relaxed);
+  write_outputs(self, h, link, st.replayed_values.data());
+  complete(self, ticket, h);
+  return true;
+}
 
 /// Starts an attempt of record `ticket` on its current model: the item goes
 /// to that model's batcher with the next send.
@@ -250,9 +286,14 @@ void start_attempt(operator_pointer self, uint64_t ticket, held_record& h) {
   auto& link = st.links[h.link];
   work_item item;
   std::string why;
+  auto first = link.outbox.values.size();
   if (!extract_inputs(self, h, item, link.outbox.values, why)) {
     h.att.phase = record_phase::done;
     take_failure_action(self, ticket, h, why, true);
+    return;
+  }
+  if (st.cfg.checkpoints && !st.cfg.checkpoints->replay->empty() && answer_from_log(self, ticket, h)) {
+    link.outbox.values.resize(first);
     return;
   }
   item.ticket = ticket;
@@ -401,6 +442,8 @@ void on_scored(operator_pointer self, item_result& r, const std::string* values)
   switch (action) {
     case attempt_action::ignore: return;
     case attempt_action::success:
+      if (st.cfg.checkpoints && st.cfg.checkpoints->store && st.cfg.call_log)
+        st.log_batch.emplace_back(h->call_key, encode_outputs(values, link.member_prefix.size()));
       write_outputs(self, *h, link, values);
       complete(self, r.ticket, *h);
       return;
@@ -503,6 +546,66 @@ void maybe_finish(operator_pointer self) {
   self->quit();
 }
 
+/// Writes the results of this turn to the call log, before they can move on.
+void write_call_log(operator_pointer self) {
+  auto& st = self->state;
+  if (st.log_batch.empty())
+    return;
+  std::string error;
+  if (st.cfg.checkpoints->store->log_calls(st.epoch, st.log_batch, st.cfg.call_log_sync, error)) {
+    st.cfg.counters->calls_logged.fetch_add(st.log_batch.size(), std::memory_order_relaxed);
+  } else if (!st.log_failed) {
+    st.log_failed = true; // output stays exactly-once; only repeated calls after a crash are at stake
+    spdlog::warn("{}: the call log cannot be written ({}); after a crash these calls would be made again",
+                 st.links[0].label, error);
+  }
+  st.log_batch.clear();
+}
+
+/// A checkpoint's barrier: snapshot every held record, ack, pass it on.
+void on_barrier(operator_pointer self, uint64_t epoch) {
+  auto& st = self->state;
+  std::vector<held_snapshot> held;
+  held.reserve(st.table.size());
+  st.table.for_each_held([&](const held_record& h, bool done) {
+    held_snapshot s;
+    s.rec = h.rec;
+    s.done = done || h.att.phase == record_phase::done;
+    s.link = h.link;
+    held.push_back(std::move(s));
+  });
+  self->send(st.cfg.coordinator, ack_atom::value, epoch, operator_part_name(st.cfg.stage, st.cfg.subtask),
+             encode_held(held));
+  st.epoch = epoch + 1;
+  self->send(st.cfg.downstream, barrier_atom::value, st.cfg.downstream_port, epoch);
+}
+
+/// A restored operator takes its snapshot's records first, in their order.
+void restore(operator_pointer self) {
+  auto& st = self->state;
+  auto& ck = *st.cfg.checkpoints;
+  st.epoch = ck.restored + 1;
+  auto found = ck.held.find(operator_part_name(st.cfg.stage, st.cfg.subtask));
+  if (found == ck.held.end() || found->second.empty())
+    return;
+  auto now = self->clock().now();
+  st.inbound.restored(found->second.size());
+  st.cfg.counters->records_in.fetch_add(found->second.size(), std::memory_order_relaxed);
+  for (auto& snap : found->second) {
+    held_record fresh;
+    fresh.rec = snap.rec;
+    fresh.arrived = now;
+    auto ticket = st.table.admit(std::move(fresh));
+    auto* h = st.table.find_pending(ticket);
+    if (snap.done || h->rec.failed())
+      st.table.complete(ticket);
+    else
+      start_on_link(self, ticket, *h, snap.link < st.links.size() ? snap.link : 0, now);
+  }
+  spdlog::debug("{} of subtask {}: restored {} records from checkpoint {}", st.links[0].label, st.cfg.subtask,
+                found->second.size(), ck.restored);
+}
+
 /// After any change: send work, re-arm the timer, let records out.
 void settle(operator_pointer self) {
   drain_budget_waiting(self);
@@ -600,6 +703,10 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
   st.inbound = receive_credit{st.cfg.chain[0].model->max_concurrent_operations,
                               st.cfg.chain[0].model->max_concurrent_operations / 8u};
   st.table = inflight_table<held_record>{st.cfg.mode};
+  if (st.cfg.checkpoints) {
+    restore(self);
+    settle(self);
+  }
   self->send(st.cfg.downstream, connect_atom::value, caf::actor_cast<record_producer>(self), uint32_t{0},
              st.cfg.downstream_port);
   return {
@@ -635,6 +742,7 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
       auto outputs = scored.items.empty() ? 0 : scored.values.size() / scored.items.size();
       for (size_t i = 0; i < scored.items.size(); ++i)
         on_scored(self, scored.items[i], scored.values.data() + i * outputs);
+      write_call_log(self);
       settle(self);
     },
     [=](tick_atom) {
@@ -676,6 +784,9 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
       self->state.outbound.grant(n);
       emit(self);
       maybe_finish(self);
+    },
+    [=](barrier_atom, uint32_t, uint64_t epoch) {
+      on_barrier(self, epoch);
     },
     [=](eos_atom, uint32_t) {
       auto& st = self->state;

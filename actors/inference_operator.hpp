@@ -25,6 +25,14 @@
 /// stages pass it through and the sink dead-letters it), fail-job,
 /// default-value (the configured outputs are written), or fallback (the next
 /// model of the chain scores it, with its own policies).
+/// Checkpoints: on (barrier, 0, E) it acks its snapshot to the coordinator
+/// (every record it holds: those with an outcome as they are, the others
+/// as they arrived, with the model of the chain they are on) and passes the
+/// barrier on. Before a model's result moves on it is written to the call
+/// log under the record's call key (model, record identity, input hash),
+/// and a record whose key the restored log holds is answered from it
+/// instead of calling the model (its key goes to the backend as the
+/// Idempotency-Key). A restored operator starts with its snapshot's records.
 /// Crash: when user code throws (an in-process model: a `crash` answer), the
 /// stage of this subtask crashes: its batchers are killed, the supervisor's
 /// restart strategy decides (restart after a delay, or the job fails with
@@ -39,6 +47,7 @@
 
 #include "messages/flow.hpp"
 #include "messages/scoring.hpp"
+#include "runtime/checkpointing.hpp"
 #include "runtime/job_config.hpp"
 #include "runtime/job_counters.hpp"
 
@@ -66,6 +75,14 @@ struct operator_settings {
   /// Asked whether to restart when the subtask crashes.
   restart_authority restarts;
   std::shared_ptr<job_counters> counters;
+  /// Checkpoints on: the coordinator to ack barriers to, and the restored
+  /// state (this operator's held records, the call log's answers, the
+  /// store the call log goes to). Null when off.
+  checkpoint_listener coordinator;
+  std::shared_ptr<const checkpoint_context> checkpoints;
+  /// checkpoint.call-log and checkpoint.call-log-sync.
+  bool call_log = false;
+  bool call_log_sync = false;
 };
 
 operator_actor spawn_inference_operator(caf::actor_system& sys, operator_settings settings);

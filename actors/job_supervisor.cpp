@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/checkpoint_coordinator.hpp"
 #include "actors/endpoint.hpp"
 #include "actors/load_probe.hpp"
 #include "backends/http_backend.hpp"
@@ -88,6 +89,30 @@ void start(supervisor_pointer self) {
   };
   auto me = caf::actor_cast<supervisor_actor>(self);
   auto listener = caf::actor_cast<failure_listener>(self);
+  // Checkpoints: the restored state, then the coordinator everyone acks to.
+  coordinator_actor coordinator;
+  if (cfg.checkpoint.enabled()) {
+    if (st.options.simulate) {
+      end_job(self, false, "checkpoint: checkpoints are not simulated; remove the checkpoint key from the job", {});
+      return;
+    }
+    if (!st.options.checkpoints) {
+      std::vector<std::string> notes;
+      std::string error;
+      st.options.checkpoints = open_checkpoints(cfg, restore_choice{}, notes, error);
+      for (auto& n : notes)
+        spdlog::info("job \"{}\": {}", cfg.name, n);
+      if (!st.options.checkpoints) {
+        end_job(self, false, error, {});
+        return;
+      }
+    }
+    st.counters->restored_from.store(st.options.checkpoints->restored);
+    coordinator = watch(spawn_checkpoint_coordinator(self->system(), st.cfg, st.options.checkpoints, listener,
+                                                     st.counters));
+  }
+  auto ckpt_listener = caf::actor_cast<checkpoint_listener>(coordinator);
+  std::shared_ptr<const checkpoint_context> checkpoints = cfg.checkpoint.enabled() ? st.options.checkpoints : nullptr;
   // Every model a stage uses, fallbacks included: its endpoints and their
   // job breakers (job scope).
   struct model_actors {
@@ -184,7 +209,13 @@ void start(supervisor_pointer self) {
       used.emplace(model_name, std::move(ma));
     }
   }
-  auto sink = watch(spawn_record_sink(self->system(), st.cfg, me, st.counters));
+  sink_settings sink_cfg;
+  sink_cfg.cfg = st.cfg;
+  sink_cfg.supervisor = me;
+  sink_cfg.counters = st.counters;
+  sink_cfg.coordinator = ckpt_listener;
+  sink_cfg.checkpoints = checkpoints;
+  auto sink = watch(spawn_record_sink(self->system(), std::move(sink_cfg)));
   std::vector<record_consumer> first_stages;
   for (uint32_t sub = 0; sub < cfg.parallelism; ++sub) {
     // This subtask's breaker of every endpoint it uses.
@@ -220,12 +251,25 @@ void start(supervisor_pointer self) {
       os.supervisor = listener;
       os.restarts = caf::actor_cast<restart_authority>(self);
       os.counters = st.counters;
+      os.coordinator = ckpt_listener;
+      os.checkpoints = checkpoints;
+      os.call_log = cfg.checkpoint.call_log;
+      os.call_log_sync = cfg.checkpoint.call_log_sync;
       downstream = watch(spawn_inference_operator(self->system(), std::move(os)));
       port = 0;
     }
     first_stages.push_back(downstream);
   }
-  watch(spawn_record_source(self->system(), st.cfg, std::move(first_stages), listener, st.counters));
+  source_settings src;
+  src.cfg = st.cfg;
+  src.subtasks = std::move(first_stages);
+  src.supervisor = listener;
+  src.counters = st.counters;
+  src.coordinator = ckpt_listener;
+  src.checkpoints = checkpoints;
+  auto source = watch(spawn_record_source(self->system(), std::move(src)));
+  if (coordinator)
+    self->send(coordinator, run_atom::value, source, sink);
   if (st.options.progress)
     self->delayed_send(self, st.options.progress_interval, tick_atom::value);
 }

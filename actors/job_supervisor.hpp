@@ -23,6 +23,7 @@
 #include "backends/http_protocol.hpp"
 #include "backends/in_process.hpp"
 #include "messages/flow.hpp"
+#include "runtime/checkpointing.hpp"
 #include "runtime/job_config.hpp"
 #include "runtime/job_counters.hpp"
 
@@ -44,6 +45,10 @@ struct supervisor_options {
   std::function<std::shared_ptr<inference_backend>(const std::string& endpoint, const model_config& model,
                                                    uint32_t index, std::shared_ptr<inference_backend> real)>
     simulate;
+  /// Checkpoints (cfg.checkpoint.dir set): the opened store and restored
+  /// state (runtime/checkpointing.hpp). When null the supervisor opens it
+  /// itself, resuming from the latest checkpoint.
+  std::shared_ptr<checkpoint_context> checkpoints;
 };
 
 supervisor_actor spawn_job_supervisor(caf::actor_system& sys, std::shared_ptr<const job_config> cfg,

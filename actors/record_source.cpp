@@ -49,6 +49,7 @@ public:
       if (nl != nullptr) {
         out = std::string_view{buf_.data() + begin_, static_cast<size_t>(nl - (buf_.data() + begin_))};
         begin_ = static_cast<size_t>(nl - buf_.data()) + 1;
+        consumed_ += out.size() + 1;
         return status::line;
       }
       if (eof_) {
@@ -56,6 +57,7 @@ public:
           return status::eof;
         out = std::string_view{buf_.data() + begin_, end_ - begin_};
         begin_ = end_;
+        consumed_ += out.size();
         return status::line;
       }
       if (begin_ > 0) { // compact
@@ -82,9 +84,15 @@ public:
     }
   }
 
+  /// Bytes of the lines returned so far (newlines included).
+  uint64_t consumed() const noexcept {
+    return consumed_;
+  }
+
 private:
   int fd_;
   std::vector<char> buf_;
+  uint64_t consumed_ = 0;
   size_t begin_ = 0;
   size_t end_ = 0;
   bool eof_ = false;
@@ -95,6 +103,15 @@ struct source_state {
   std::vector<record_consumer> subtasks;
   failure_listener supervisor;
   std::shared_ptr<job_counters> counters;
+  /// Checkpoints: the coordinator (invalid when off) and where a restore
+  /// starts.
+  checkpoint_listener coordinator;
+  std::shared_ptr<const checkpoint_context> checkpoints;
+  /// Bytes of the file skipped at a restore (line sources).
+  uint64_t base_bytes = 0;
+  /// The position before the held record (what a barrier records while a
+  /// record is read but not yet handed to its subtask).
+  source_position held_position;
 
   std::vector<send_credit> credit;
   std::vector<record_chunk> pending;
@@ -221,6 +238,19 @@ next_status next_record(source_pointer self, record& out, caf::actor_clock::time
   }
 }
 
+/// Where the source stands: before the held record if there is one, else
+/// after everything read.
+source_position position(const source_state& st) {
+  if (st.held)
+    return st.held_position;
+  source_position p;
+  p.bytes = st.base_bytes + (st.lines ? st.lines->consumed() : 0);
+  p.lines = st.line_no;
+  p.generated = st.generated;
+  p.routed = st.routed;
+  return p;
+}
+
 uint32_t route(source_pointer self, const record& rec) {
   auto& st = self->state;
   auto p = st.cfg->parallelism;
@@ -254,6 +284,8 @@ void finish(source_pointer self) {
   if (st.finished)
     return;
   st.finished = true;
+  if (st.coordinator)
+    self->send(st.coordinator, ended_atom::value, encode_source_position(position(st)));
   for (auto& sub : st.subtasks)
     self->send(sub, eos_atom::value, uint32_t{0});
   self->quit();
@@ -280,6 +312,7 @@ void step(source_pointer self) {
       if (st.exhausted)
         break;
       record rec;
+      auto before = position(st);
       auto status = next_record(self, rec, now);
       if (status == next_status::exhausted) {
         st.exhausted = true;
@@ -291,6 +324,7 @@ void step(source_pointer self) {
       }
       if (status == next_status::no_input_yet)
         break; // flush what we have, then wait for input in a later step
+      st.held_position = before;
       st.held_target = route(self, rec);
       st.held = std::move(rec);
     }
@@ -330,16 +364,14 @@ void step(source_pointer self) {
   queue_step(self);
 }
 
-source_actor::behavior_type source_behavior(source_pointer self,
-                                            std::shared_ptr<const job_config> cfg,
-                                            std::vector<record_consumer> subtasks,
-                                            failure_listener supervisor,
-                                            std::shared_ptr<job_counters> counters) {
+source_actor::behavior_type source_behavior(source_pointer self, source_settings settings) {
   auto& st = self->state;
-  st.cfg = std::move(cfg);
-  st.subtasks = std::move(subtasks);
-  st.supervisor = std::move(supervisor);
-  st.counters = std::move(counters);
+  st.cfg = std::move(settings.cfg);
+  st.subtasks = std::move(settings.subtasks);
+  st.supervisor = std::move(settings.supervisor);
+  st.counters = std::move(settings.counters);
+  st.coordinator = std::move(settings.coordinator);
+  st.checkpoints = std::move(settings.checkpoints);
   st.credit.assign(st.subtasks.size(), send_credit{chunk_records});
   st.pending.resize(st.subtasks.size());
   st.started = self->clock().now();
@@ -366,6 +398,24 @@ source_actor::behavior_type source_behavior(source_pointer self,
     else
       st.lines.emplace(st.fd);
   }
+  if (problem.empty() && st.checkpoints && st.checkpoints->restored > 0) {
+    // Go on where the restored checkpoint's barrier left.
+    auto& at = st.checkpoints->source;
+    st.routed = at.routed;
+    if (src.kind == source_kind::generator) {
+      st.generated = at.generated;
+      if (st.pace) // as if the records before were on time: the first one due is due now
+        if (auto offset = pace_offset(st))
+          st.started = self->clock().now() - *offset;
+    } else if (::lseek(st.fd, static_cast<off_t>(at.bytes), SEEK_SET) != static_cast<off_t>(at.bytes)) {
+      problem = "source \"" + src.name + "\": cannot seek to byte " + std::to_string(at.bytes) + " of \""
+                + src.path + "\" (checkpoint " + std::to_string(st.checkpoints->restored)
+                + "; was the file replaced?): " + std::strerror(errno);
+    } else {
+      st.base_bytes = at.bytes;
+      st.line_no = at.lines;
+    }
+  }
   if (!problem.empty()) {
     self->send(st.supervisor, fail_atom::value, problem);
     st.finished = true;
@@ -389,20 +439,28 @@ source_actor::behavior_type source_behavior(source_pointer self,
       st.wake_armed = false;
       step(self);
     },
+    [=](checkpoint_atom, uint64_t epoch) {
+      // The barrier goes after every record handed out so far: chunks being
+      // filled go first.
+      auto& st = self->state;
+      if (st.finished)
+        return; // ended: the coordinator hears it from (ended)
+      for (uint32_t i = 0; i < st.pending.size(); ++i)
+        flush(self, i);
+      for (auto& sub : st.subtasks)
+        self->send(sub, barrier_atom::value, uint32_t{0}, epoch);
+      self->send(st.coordinator, ack_atom::value, epoch, std::string{source_part_name()},
+                 encode_source_position(position(st)));
+    },
   };
 }
 
 } // namespace
 
-source_actor spawn_record_source(caf::actor_system& sys, std::shared_ptr<const job_config> cfg,
-                                 std::vector<record_consumer> subtasks,
-                                 failure_listener supervisor,
-                                 std::shared_ptr<job_counters> counters) {
-  if (cfg->source.kind == source_kind::stdin_lines)
-    return sys.spawn<caf::detached>(source_behavior, std::move(cfg), std::move(subtasks),
-                                    std::move(supervisor), std::move(counters));
-  return sys.spawn(source_behavior, std::move(cfg), std::move(subtasks), std::move(supervisor),
-                   std::move(counters));
+source_actor spawn_record_source(caf::actor_system& sys, source_settings settings) {
+  if (settings.cfg->source.kind == source_kind::stdin_lines)
+    return sys.spawn<caf::detached>(source_behavior, std::move(settings));
+  return sys.spawn(source_behavior, std::move(settings));
 }
 
 } // namespace sinfer

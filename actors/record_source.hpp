@@ -8,6 +8,10 @@
 /// Sends: (connect, self, subtask, 0) and then (records, 0, chunk) and
 ///   finally (eos, 0) to each subtask's first stage; (fail, reason) to the
 ///   supervisor if the input cannot be read.
+/// Checkpoints: on (checkpoint, E) from the coordinator it sends (barrier,
+///   0, E) to every subtask after the records handed out so far, and acks
+///   with its position (the record read but not yet handed out is after the
+///   barrier); at the end of its input it sends (ended, position).
 /// Routing: by the hash of `job.partition-by`'s value, else round-robin.
 /// Blocking: a file is read in steps of at most `step_records` lines on a
 /// scheduler thread (local file reads do not park). A stdin source runs
@@ -22,15 +26,25 @@
 #include <caf/fwd.hpp>
 
 #include "messages/flow.hpp"
+#include "runtime/checkpointing.hpp"
 #include "runtime/job_config.hpp"
 #include "runtime/job_counters.hpp"
 
 namespace sinfer {
 
-/// Spawns the source. `subtasks[i]` is subtask i's first stage.
-source_actor spawn_record_source(caf::actor_system& sys, std::shared_ptr<const job_config> cfg,
-                                 std::vector<record_consumer> subtasks,
-                                 failure_listener supervisor,
-                                 std::shared_ptr<job_counters> counters);
+struct source_settings {
+  std::shared_ptr<const job_config> cfg;
+  /// `subtasks[i]` is subtask i's first stage.
+  std::vector<record_consumer> subtasks;
+  failure_listener supervisor;
+  std::shared_ptr<job_counters> counters;
+  /// Checkpoints on: the coordinator that asks for barriers, and the
+  /// restored position (a file is read from its byte offset, a generator
+  /// goes on from its count).
+  checkpoint_listener coordinator;
+  std::shared_ptr<const checkpoint_context> checkpoints;
+};
+
+source_actor spawn_record_source(caf::actor_system& sys, source_settings settings);
 
 } // namespace sinfer

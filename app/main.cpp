@@ -58,7 +58,7 @@ std::optional<sinfer::job_config> load(const std::string& path, const sinfer::mo
   return result.config;
 }
 
-int run(const std::string& path, bool progress_flag, bool quiet, size_t threads) {
+int run(const std::string& path, bool progress_flag, bool quiet, size_t threads, const sinfer::restore_choice& restore) {
   auto models = sinfer::model_registry::with_builtins();
   auto cfg = load(path, models, true);
   if (!cfg)
@@ -66,6 +66,7 @@ int run(const std::string& path, bool progress_flag, bool quiet, size_t threads)
   sinfer::run_options opts;
   opts.progress = progress_flag || (!quiet && ::isatty(STDERR_FILENO));
   opts.threads = threads;
+  opts.restore = restore;
   opts.counters = std::make_shared<sinfer::job_counters>(cfg->stages.size());
   running_job = opts.counters.get();
   std::signal(SIGINT, on_stop_signal);
@@ -188,12 +189,20 @@ int main(int argc, char** argv) {
   bool progress = false;
   bool quiet = false;
   size_t threads = 0;
+  sinfer::restore_choice restore;
+  uint64_t from_checkpoint = 0;
 
   auto* run_cmd = app.add_subcommand("run", "Run the job described by a JSON config file");
   run_cmd->add_option("config", path, "Job config file (JSON)")->required();
   run_cmd->add_flag("--progress", progress, "Log progress every second even when stderr is not a terminal");
   run_cmd->add_flag("-q,--quiet", quiet, "No progress lines (the final summary line is always printed)");
   run_cmd->add_option("--threads", threads, "Scheduler threads (default: one per core)");
+  auto* fresh_flag = run_cmd->add_flag("--fresh", restore.fresh,
+                                       "Checkpointed job: start over (forget its checkpoints, call log and output parts)");
+  auto* from_opt = run_cmd->add_option("--from-checkpoint", from_checkpoint,
+                                       "Checkpointed job: resume from this checkpoint instead of the latest "
+                                       "(output parts after it are deleted)");
+  from_opt->excludes(fresh_flag);
 
   auto* validate_cmd = app.add_subcommand("validate", "Check a job config file and report every error");
   validate_cmd->add_option("config", path, "Job config file (JSON)")->required();
@@ -243,8 +252,11 @@ int main(int argc, char** argv) {
     return code == 0 ? exit_ok : exit_usage;
   }
   try {
-    if (*run_cmd)
-      return run(path, progress, quiet, threads);
+    if (*run_cmd) {
+      if (*from_opt)
+        restore.from = from_checkpoint;
+      return run(path, progress, quiet, threads, restore);
+    }
     if (*sim_cmd) {
       if (seed_opt->count() > 0)
         simf.seed = seed;

@@ -42,6 +42,15 @@ httplib::Headers headers_of(const http_connection_settings& cfg) {
   return headers;
 }
 
+/// `base` plus "Idempotency-Key: key" when `key` is not empty.
+httplib::Headers with_idempotency_key(const httplib::Headers& base, const std::string& key) {
+  if (key.empty())
+    return base;
+  auto headers = base;
+  headers.emplace("Idempotency-Key", key);
+  return headers;
+}
+
 http_answer answer_of(const http_connection_settings& cfg, const httplib::Result& r, const char* method,
                       const std::string& path, std::chrono::steady_clock::time_point sent) {
   http_answer a;
@@ -65,7 +74,7 @@ http_answer answer_of(const http_connection_settings& cfg, const httplib::Result
 /// a bad request) and joins the answers.
 call_result send_rows_alone(httplib::Client& client, const httplib::Headers& headers,
                             const http_connection_settings& cfg, const http_protocol& proto,
-                            const call_request& input) {
+                            const call_request& input, const std::string& batch_key) {
   // The server refused the batch as bad: find the bad records by sending
   // each alone, so they fail and the others are scored.
   call_result res;
@@ -85,7 +94,10 @@ call_result send_rows_alone(httplib::Client& client, const httplib::Headers& hea
       r.error = request.rejected.at(0);
     } else {
       auto sent = std::chrono::steady_clock::now();
-      auto answer = answer_of(cfg, client.Post(proto.path().c_str(), headers, request.body, "application/json"),
+      auto answer = answer_of(cfg,
+                              client.Post(proto.path().c_str(),
+                                          with_idempotency_key(headers, row_idempotency_key(batch_key, row)),
+                                          request.body, "application/json"),
                               "POST", proto.path(), sent);
       r = proto.decode(1, answer);
     }
@@ -156,7 +168,7 @@ http_backend::~http_backend() {
 
 void http_backend::infer(const call_request& req, completion done) {
   job j{protocol_->encode(req), req.rows, std::move(done),
-        std::chrono::steady_clock::now() + pool_->cfg.timeout, {}};
+        std::chrono::steady_clock::now() + pool_->cfg.timeout, {}, req.idempotency_key};
   if (j.request.rows == 0) {
     // Nothing the server could be asked: every row was rejected.
     finish(*pool_, j, call_result{});
@@ -251,12 +263,13 @@ void http_backend::work(std::shared_ptr<pool> p) {
       continue;
     }
     auto sent = std::chrono::steady_clock::now();
-    auto r = client.Post(proto.path().c_str(), headers, j.request.body, "application/json");
+    auto r = client.Post(proto.path().c_str(), with_idempotency_key(headers, j.idempotency_key), j.request.body,
+                         "application/json");
     auto answer = answer_of(cfg, r, "POST", proto.path(), sent);
     auto res = proto.decode(j.request.rows, answer);
     if (res.error.cls == error_class::fatal_record && j.request.rows > 1 && j.input.rows > 1
         && j.request.rejected.empty())
-      res = send_rows_alone(client, headers, cfg, proto, j.input);
+      res = send_rows_alone(client, headers, cfg, proto, j.input, j.idempotency_key);
     finish(*p, j, std::move(res));
   }
 }

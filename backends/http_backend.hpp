@@ -11,7 +11,10 @@
 /// current request on their own and end (they own what they use, so the
 /// last reference may even be dropped inside a `done` callback).
 /// Every error message is scrubbed of the configured header values (API
-/// keys) before it leaves the backend. No CAF here.
+/// keys) before it leaves the backend. A batch with an `idempotency_key`
+/// is POSTed with the header "Idempotency-Key: KEY" (every retry of the
+/// same records carries the same key; a row sent alone after the server
+/// refused its batch carries `row_idempotency_key`). No CAF here.
 
 #include <chrono>
 #include <condition_variable>
@@ -75,6 +78,8 @@ private:
     std::chrono::steady_clock::time_point deadline;
     /// The batch's inputs (batches of several rows only).
     call_request input;
+    /// Sent as the Idempotency-Key header (empty: none).
+    std::string idempotency_key;
   };
   /// What the workers share with the backend, owned by all of them.
   struct pool {

@@ -62,6 +62,10 @@ struct call_request {
   std::vector<std::string> values;
   /// Number of records in the batch.
   uint32_t rows = 0;
+  /// The batch's Idempotency-Key (HTTP backends send it as that header on
+  /// every POST of this batch, retries included): `idempotency_key_of` the
+  /// items' call keys in batch order; empty when no item has one.
+  std::string idempotency_key;
 
   /// The raw JSON of input `col` for record `row`.
   const std::string& at(uint32_t row, size_t col) const {
@@ -71,7 +75,49 @@ struct call_request {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, call_request& x) {
-  return f(x.names, x.values, x.rows);
+  return f(x.names, x.values, x.rows, x.idempotency_key);
+}
+
+/// `x` as 16 lowercase hex digits.
+inline std::string hex64(uint64_t x) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, x >>= 4)
+    out[static_cast<size_t>(i)] = digits[x & 15];
+  return out;
+}
+
+/// One 64-bit key for a batch whose records have the call keys `keys` (in
+/// batch order; see `work_item::call_key`): a single key is itself; several
+/// are combined by 64-bit FNV-1a over each key's 8 little-endian bytes, so
+/// the result depends on the keys and their order only.
+inline uint64_t combine_call_keys(const std::vector<uint64_t>& keys) {
+  if (keys.size() == 1)
+    return keys[0];
+  uint64_t h = 14695981039346656037ull; // FNV-1a offset basis
+  for (auto k : keys)
+    for (int i = 0; i < 8; ++i) {
+      h ^= (k >> (8 * i)) & 0xff;
+      h *= 1099511628211ull; // FNV prime
+    }
+  return h;
+}
+
+/// The Idempotency-Key of a batch with the call keys `keys` (0: the record
+/// has none): empty when no record has one, else `combine_call_keys` as 16
+/// lowercase hex digits.
+inline std::string idempotency_key_of(const std::vector<uint64_t>& keys) {
+  for (auto k : keys)
+    if (k != 0)
+      return hex64(combine_call_keys(keys));
+  return {};
+}
+
+/// The key of row `row` of a keyed batch sent alone (a server refused the
+/// batch as a bad request, so each row goes in its own request): a request
+/// with another body must not reuse the batch's key. Empty stays empty.
+inline std::string row_idempotency_key(const std::string& batch_key, uint32_t row) {
+  return batch_key.empty() ? std::string{} : batch_key + "-" + std::to_string(row);
 }
 
 /// The outcome of one call. Either the whole call failed (`error` set), or

@@ -20,6 +20,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "messages/call.hpp"
+#include "messages/checkpoint.hpp"
 #include "messages/record.hpp"
 #include "messages/report.hpp"
 
@@ -49,19 +50,25 @@ using record_producer =
 ///   the consumer answers with credit on `out_port`.
 /// - (records, in_port, chunk): at most as many records as granted.
 /// - (eos, in_port): the upstream on `in_port` sends nothing more.
+/// - (barrier, in_port, epoch): checkpoint `epoch`'s barrier: every record
+///   before it on this link belongs to the checkpoint, none after it
+///   (messages/checkpoint.hpp).
 using record_consumer = caf::typed_actor<
   caf::reacts_to<connect_atom, record_producer, uint32_t, uint32_t>,
   caf::reacts_to<records_atom, uint32_t, record_chunk>,
-  caf::reacts_to<eos_atom, uint32_t>>;
+  caf::reacts_to<eos_atom, uint32_t>,
+  caf::reacts_to<barrier_atom, uint32_t, uint64_t>>;
 
 /// A model stage of one subtask: consumes from upstream, produces downstream.
 using operator_actor = record_consumer::extend_with<record_producer>;
 
-/// The source: produces records; `read` is its self-sent step.
-using source_actor = record_producer::extend<caf::reacts_to<read_atom>>;
+/// The source: produces records; `read` is its self-sent step; (checkpoint,
+/// epoch) from the coordinator injects barrier `epoch`.
+using source_actor = record_producer::extend<caf::reacts_to<read_atom>, caf::reacts_to<checkpoint_atom, uint64_t>>;
 
-/// The sink: consumes the last stage of every subtask.
-using sink_actor = record_consumer;
+/// The sink: consumes the last stage of every subtask; (commit, epoch) from
+/// the coordinator publishes the output of checkpoints up to `epoch`.
+using sink_actor = record_consumer::extend<caf::reacts_to<commit_atom, uint64_t>>;
 
 /// An endpoint of a model: one call per batch, one result per call.
 using endpoint_actor = caf::typed_actor<

@@ -63,11 +63,16 @@ struct work_item {
   /// The record's deadline (timeout.total) on the actor clock, in ns since
   /// the clock's epoch; the batcher does not send an item past it.
   int64_t deadline_ns = INT64_MAX;
+  /// A 64-bit hash of the record's durable call-log key (record identity +
+  /// model + input hash), set by the inference operator; the same on every
+  /// attempt. The batcher turns a batch's keys into its Idempotency-Key
+  /// (`idempotency_key_of`, messages/call.hpp). 0: none.
+  uint64_t call_key = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_item& x) {
-  return f(x.ticket, x.attempt, x.avoid, x.bytes, x.deadline_ns);
+  return f(x.ticket, x.attempt, x.avoid, x.bytes, x.deadline_ns, x.call_key);
 }
 
 /// Work for a batcher: items and their inputs, row-major (`values[i * inputs

@@ -74,9 +74,19 @@ public:
     : capacity_(capacity), min_grant_(std::max<uint64_t>(1, std::min(min_grant, capacity - capacity / 4))) {
   }
 
-  /// The grant to send when the link opens (the whole capacity).
+  /// The grant to send when the link opens: the whole capacity, less the
+  /// records restored from a checkpoint.
   uint64_t initial_grant() const noexcept {
-    return capacity_;
+    return held_ >= capacity_ ? 0 : capacity_ - held_;
+  }
+
+  /// Records restored from a checkpoint before the link opens: they count as
+  /// held, and those beyond the capacity (it shrank since the checkpoint)
+  /// are never granted back, so the producer's credit stays within it.
+  void restored(uint64_t n) noexcept {
+    held_ += n;
+    max_held_ = std::max(max_held_, held_);
+    excess_ = held_ > capacity_ ? held_ - capacity_ : 0;
   }
 
   /// Called for each record that arrived; returns false if the producer sent
@@ -90,7 +100,9 @@ public:
   /// Called when `n` records have left the consumer.
   void left(uint64_t n = 1) noexcept {
     held_ -= n;
-    to_grant_ += n;
+    auto kept = std::min(excess_, n);
+    excess_ -= kept;
+    to_grant_ += n - kept;
   }
 
   /// The grant to send now: everything freed since the last grant, once that
@@ -123,6 +135,7 @@ private:
   uint64_t held_ = 0;
   uint64_t max_held_ = 0;
   uint64_t to_grant_ = 0;
+  uint64_t excess_ = 0;
 };
 
 } // namespace sinfer

@@ -82,6 +82,28 @@ public:
       f(t, pending_.at(t));
   }
 
+  /// Calls `f(item, done)` for every item held, complete or not (a
+  /// checkpoint's snapshot): ordered mode in arrival order; unordered mode
+  /// the complete ones first, in the order they will leave, then the
+  /// pending ones by ticket.
+  template <class F>
+  void for_each_held(F f) const {
+    if (mode_ == output_mode::ordered) {
+      for (auto& s : slots_)
+        f(s.item, s.done);
+      return;
+    }
+    for (auto& item : ready_)
+      f(item, true);
+    std::vector<uint64_t> tickets;
+    tickets.reserve(pending_.size());
+    for (auto& kv : pending_)
+      tickets.push_back(kv.first);
+    std::sort(tickets.begin(), tickets.end());
+    for (auto t : tickets)
+      f(pending_.at(t), false);
+  }
+
   /// Marks the item behind `ticket` complete. Completing twice throws.
   void complete(uint64_t ticket) {
     if (mode_ == output_mode::ordered) {

@@ -777,9 +777,28 @@ config_result parse_job_config(std::string_view json, const std::string& file,
       object_reader d{log, obj, "dead-letter"};
       d.string("path", cfg.dead_letter_path);
     }
-    for (auto key : {"checkpoint", "metrics"})
-      if (r.get(key, e))
-        r.error(key, "not supported by this build yet; remove the key");
+    if (r.sub_object("checkpoint", obj)) {
+      object_reader c{log, obj, "checkpoint"};
+      auto& ck = cfg.checkpoint;
+      c.string("dir", ck.dir);
+      std::chrono::nanoseconds d = ck.interval;
+      c.duration("interval", d);
+      ck.interval = std::chrono::duration_cast<std::chrono::milliseconds>(d);
+      if (c.has("interval") && ck.interval.count() < 1)
+        c.error("interval", "expected a duration of at least 1ms");
+      d = ck.timeout;
+      c.duration("timeout", d);
+      ck.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(d);
+      if (c.has("timeout") && ck.timeout.count() < 1)
+        c.error("timeout", "expected a duration of at least 1ms");
+      c.integer("retain", 1, 1000, ck.retain);
+      c.boolean("call-log", ck.call_log);
+      c.boolean("call-log-sync", ck.call_log_sync);
+      c.require("dir", "the directory of the job's checkpoints and call log");
+      c.finish();
+    }
+    if (r.get("metrics", e))
+      r.error("metrics", "not supported by this build yet; remove the key");
   }
   if (log.lines.empty()) {
     cfg.file.clear(); // check_job_config prefixes with the file itself
@@ -816,6 +835,16 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
     log.add("sink.path", "missing required key (the JSONL file to write)");
   if (cfg.stages.empty())
     log.add("stages", "expected at least one stage");
+  if (cfg.checkpoint.enabled()) {
+    if (cfg.source.kind == source_kind::stdin_lines)
+      log.add("source.type", "\"stdin\" cannot be read again after a restore, so it cannot be checkpointed; "
+                             "use a jsonl file or a generator source, or remove checkpoint");
+    if (cfg.sink.kind == sink_kind::stdout_lines)
+      log.add("sink.type", "\"stdout\" cannot take back lines a restore writes again, so it cannot be "
+                           "checkpointed; use a jsonl sink (its path becomes a directory of parts)");
+    if (cfg.sink.kind == sink_kind::jsonl && cfg.dead_letter_path.empty())
+      log.add("dead-letter.path", "expected a directory for dead-letter parts (checkpoint is on)");
+  }
   if (cfg.sink_buffer < 1)
     log.add("sink.buffer", "expected an integer >= 1");
   if (cfg.source.kind == source_kind::generator) {

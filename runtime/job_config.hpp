@@ -242,6 +242,35 @@ struct sink_config {
   std::string path;
 };
 
+/// `checkpoint`: checkpointed fault tolerance (runtime/state_store.hpp,
+/// actors/checkpoint_coordinator.hpp). Off unless `checkpoint.dir` is set.
+/// With it on, `sink.path` and `dead-letter.path` name directories of
+/// parts (PREFIX-EPOCH.jsonl, published when the epoch's checkpoint
+/// completes: exactly-once output), and `sinfer run` resumes from the
+/// latest completed checkpoint in the directory.
+struct checkpoint_config {
+  /// `checkpoint.dir`: where the state store lives; empty: off.
+  std::string dir;
+  /// `checkpoint.interval`: time between checkpoints. Default 1 s.
+  std::chrono::milliseconds interval{1000};
+  /// `checkpoint.timeout`: a checkpoint not complete by then is abandoned
+  /// (counted as failed; the next one covers its output). Default 60 s.
+  std::chrono::milliseconds timeout{60000};
+  /// `checkpoint.retain`: completed checkpoints kept. Default 3.
+  uint32_t retain = 3;
+  /// `checkpoint.call-log`: record every completed call's result so a
+  /// restore answers from it instead of calling the model again. Default
+  /// true (false only to measure what it saves).
+  bool call_log = true;
+  /// `checkpoint.call-log-sync`: fsync each call-log write (survives a
+  /// machine crash, not only a process crash; slower). Default false.
+  bool call_log_sync = false;
+
+  bool enabled() const noexcept {
+    return !dir.empty();
+  }
+};
+
 struct job_config {
   /// Where the config came from (for messages); empty when built in code.
   std::string file;
@@ -266,6 +295,7 @@ struct job_config {
   /// `sink.buffer`: records the sink buffers per subtask (its credit).
   /// Default 1024.
   uint32_t sink_buffer = 1024;
+  checkpoint_config checkpoint;
 };
 
 } // namespace sinfer

@@ -217,6 +217,18 @@ struct job_counters {
   std::atomic<uint64_t> dead_lettered{0};
   /// Subtask restarts after crashes.
   std::atomic<uint64_t> restarts{0};
+  /// Checkpoints (checkpoint.dir set): completed, and abandoned or failed to
+  /// write; the duration of completed ones, from trigger to the store's
+  /// synced write.
+  std::atomic<uint64_t> checkpoints_completed{0};
+  std::atomic<uint64_t> checkpoints_failed{0};
+  latency_histogram checkpoint_duration;
+  /// The checkpoint this run restored (0: none, a fresh start).
+  std::atomic<uint64_t> restored_from{0};
+  /// Model results written to the call log, and records answered from it
+  /// after a restore instead of calling the model again.
+  std::atomic<uint64_t> calls_logged{0};
+  std::atomic<uint64_t> calls_replayed{0};
   /// End-to-end latency of the records written to the output: from the
   /// record's birth (`record::born_ns`: its due instant for a paced
   /// generator, else when the source read it) to the sink writing it.

@@ -68,6 +68,24 @@ job_report run_job(const job_config& unchecked, const model_registry& models, ru
       spdlog::error("{}", e);
     return report;
   }
+  std::shared_ptr<checkpoint_context> checkpoints;
+  if (cfg.checkpoint.enabled()) {
+    std::vector<std::string> notes;
+    std::string error;
+    checkpoints = open_checkpoints(cfg, options.restore, notes, error);
+    for (auto& n : notes)
+      spdlog::info("job \"{}\": {}", cfg.name, n);
+    if (!checkpoints) {
+      job_report report;
+      report.reason = (cfg.file.empty() ? "" : cfg.file + ": ") + error;
+      return report;
+    }
+  } else if (options.restore.fresh || options.restore.from) {
+    job_report report;
+    report.reason = std::string{options.restore.fresh ? "--fresh" : "--from-checkpoint"}
+                    + " needs checkpoints: the job has no checkpoint.dir";
+    return report;
+  }
   caf::actor_system_config sys_cfg;
   // CAF 0.17 starts max(4, cores) workers; more workers than cores only add
   // wake-ups and cross-core hand-offs (measured: bench/run_pipeline --threads).
@@ -81,6 +99,7 @@ job_report run_job(const job_config& unchecked, const model_registry& models, ru
   supervisor_options sup_opts;
   sup_opts.progress = options.progress;
   sup_opts.progress_interval = options.progress_interval;
+  sup_opts.checkpoints = std::move(checkpoints);
   auto supervisor = spawn_job_supervisor(sys, shared_cfg, shared_models, sup_opts, counters);
   job_report report;
   caf::scoped_actor self{sys};

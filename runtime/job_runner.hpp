@@ -10,6 +10,7 @@
 
 #include "backends/in_process.hpp"
 #include "messages/report.hpp"
+#include "runtime/checkpointing.hpp"
 #include "runtime/job_config.hpp"
 #include "runtime/job_counters.hpp"
 
@@ -25,6 +26,9 @@ struct run_options {
   /// Where the job's live figures go (made by run_job when empty); read it
   /// during or after the run.
   std::shared_ptr<job_counters> counters;
+  /// checkpoint.dir set: which checkpoint to resume from (default: the
+  /// latest completed one; `--fresh`, `--from-checkpoint ID`).
+  restore_choice restore;
 };
 
 /// What can only be checked on this machine, before anything starts: the

@@ -65,6 +65,21 @@ std::vector<std::string> resilience_summary(const job_config& cfg, const job_cou
   }
   if (auto r = counters.restarts.load(); r > 0)
     lines.push_back("subtask restarts: " + std::to_string(r));
+  if (cfg.checkpoint.enabled()) {
+    auto line = "checkpoints: " + std::to_string(counters.checkpoints_completed.load()) + " completed";
+    if (auto f = counters.checkpoints_failed.load(); f > 0)
+      line += ", " + std::to_string(f) + " failed";
+    if (auto n = counters.checkpoint_duration.count(); n > 0)
+      line += " (p50 " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        counters.checkpoint_duration.quantile(0.5)).count())
+              + " ms)";
+    if (auto r = counters.restored_from.load(); r > 0)
+      line += "; resumed from checkpoint " + std::to_string(r);
+    if (auto c = counters.calls_replayed.load(); c > 0)
+      line += "; " + std::to_string(c) + " records answered from the call log";
+    line += "; output parts in " + cfg.sink.path;
+    lines.push_back(line);
+  }
   return lines;
 }
 

@@ -41,24 +41,28 @@ std::string part_files::visible_path(uint64_t epoch) const {
 }
 
 bool part_files::begin(uint64_t epoch, std::string& error) {
-  if (open_ != nullptr) {
+  if (open_ != nullptr || begun_) {
     error = "part of epoch " + std::to_string(open_epoch_) + " is still open";
     return false;
   }
-  auto path = pending_path(epoch);
-  open_ = std::fopen(path.c_str(), "wb");
-  if (open_ == nullptr) {
-    error = failed("cannot write", path);
-    return false;
-  }
+  begun_ = true;
   open_epoch_ = epoch;
   return true;
 }
 
 bool part_files::append(std::string_view line, std::string& error) {
-  if (open_ == nullptr) {
+  if (!begun_) {
     error = "no part is open";
     return false;
+  }
+  if (open_ == nullptr) { // the part's first line makes its file
+    auto path = pending_path(open_epoch_);
+    open_ = std::fopen(path.c_str(), "wb");
+    if (open_ == nullptr) {
+      error = failed("cannot write", path);
+      return false;
+    }
+    std::setvbuf(open_, nullptr, _IOFBF, 1 << 20);
   }
   if (std::fwrite(line.data(), 1, line.size(), open_) != line.size() || std::fputc('\n', open_) == EOF) {
     error = failed("writing", pending_path(open_epoch_));
@@ -68,10 +72,13 @@ bool part_files::append(std::string_view line, std::string& error) {
 }
 
 bool part_files::seal(std::string& error) {
-  if (open_ == nullptr) {
+  if (!begun_) {
     error = "no part is open";
     return false;
   }
+  begun_ = false;
+  if (open_ == nullptr)
+    return true; // no line: no file
   bool ok = std::fflush(open_) == 0 && ::fsync(::fileno(open_)) == 0;
   ok = std::fclose(open_) == 0 && ok;
   open_ = nullptr;
@@ -84,8 +91,8 @@ bool part_files::seal(std::string& error) {
 
 bool part_files::publish(uint64_t epoch, std::string& error) {
   auto from = pending_path(epoch), to = visible_path(epoch);
-  if (::access(from.c_str(), F_OK) != 0 && ::access(to.c_str(), F_OK) == 0)
-    return true; // published before (a repeated completion notice)
+  if (::access(from.c_str(), F_OK) != 0)
+    return true; // published before (a repeated completion notice), or the part had no line
   if (std::rename(from.c_str(), to.c_str()) != 0) {
     error = failed("cannot publish", from);
     return false;
@@ -105,16 +112,12 @@ bool part_files::sync_dir(std::string& error) const {
   return true;
 }
 
-bool part_files::recover(uint64_t completed, std::vector<std::string>& actions, std::string& error) {
-  DIR* d = ::opendir(dir_.c_str());
-  if (d == nullptr) {
-    error = failed("cannot read", dir_);
-    return false;
-  }
-  // ".PREFIX-<12 digits>.pending"
-  auto head = "." + prefix_ + "-";
-  const std::string tail = ".pending";
+std::vector<uint64_t> part_files::epochs_named(const std::string& head, const std::string& tail, bool& ok) const {
   std::vector<uint64_t> epochs;
+  DIR* d = ::opendir(dir_.c_str());
+  ok = d != nullptr;
+  if (d == nullptr)
+    return epochs;
   while (auto* e = ::readdir(d)) {
     std::string name = e->d_name;
     if (name.size() != head.size() + 12 + tail.size() || name.compare(0, head.size(), head) != 0
@@ -127,7 +130,19 @@ bool part_files::recover(uint64_t completed, std::vector<std::string>& actions, 
   }
   ::closedir(d);
   std::sort(epochs.begin(), epochs.end());
-  for (auto epoch : epochs) {
+  return epochs;
+}
+
+bool part_files::recover(uint64_t completed, std::vector<std::string>& actions, std::string& error) {
+  bool ok = true;
+  // ".PREFIX-<12 digits>.pending" and "PREFIX-<12 digits>.jsonl"
+  auto pending = epochs_named("." + prefix_ + "-", ".pending", ok);
+  auto visible = ok ? epochs_named(prefix_ + "-", ".jsonl", ok) : std::vector<uint64_t>{};
+  if (!ok) {
+    error = failed("cannot read", dir_);
+    return false;
+  }
+  for (auto epoch : pending) {
     auto path = pending_path(epoch);
     if (epoch <= completed) {
       if (!publish(epoch, error))
@@ -141,6 +156,18 @@ bool part_files::recover(uint64_t completed, std::vector<std::string>& actions, 
       }
       actions.push_back("deleted " + path + " (after the last completed checkpoint)");
     }
+  }
+  // Visible parts after `completed` exist only when an older checkpoint is
+  // restored on purpose: the restore writes their lines again.
+  for (auto epoch : visible) {
+    if (epoch <= completed)
+      continue;
+    auto path = visible_path(epoch);
+    if (std::remove(path.c_str()) != 0) {
+      error = failed("cannot remove", path);
+      return false;
+    }
+    actions.push_back("deleted " + path + " (after the restored checkpoint " + std::to_string(completed) + ")");
   }
   return sync_dir(error);
 }

@@ -4,8 +4,8 @@
 /// when checkpoint E completes, the part is renamed to `DIR/PREFIX-E.jsonl`
 /// (atomic on POSIX), so a reader of `DIR/PREFIX-*.jsonl` never sees a line
 /// that a restore could write again. Flink's FileSink does the same with
-/// in-progress, pending and finished files. No CAF here; not yet wired into
-/// the sink (the checkpoint coordinator comes next).
+/// in-progress, pending and finished files. No CAF here; the record sink
+/// writes through it when checkpoints are on.
 ///
 /// Life of a part: `begin(E)` opens it; `append` adds lines; `seal()` flushes
 /// and fsyncs it (the sink's pre-commit, when the barrier of E passes: the
@@ -33,7 +33,8 @@ public:
   part_files(const part_files&) = delete;
   part_files& operator=(const part_files&) = delete;
 
-  /// Opens the pending part of `epoch` (truncating a leftover one).
+  /// Opens the pending part of `epoch`: its file is made (truncating a
+  /// leftover one) by the first line; a part without lines has no file.
   bool begin(uint64_t epoch, std::string& error);
 
   /// Appends one line (a newline is added).
@@ -46,8 +47,11 @@ public:
   /// directory). Publishing an epoch that is already visible is a no-op.
   bool publish(uint64_t epoch, std::string& error);
 
-  /// Settles what a previous run left (see above); `actions` gets a line per
-  /// part published or deleted. Returns false when the directory cannot be
+  /// Settles what a previous run left (see above), and deletes visible
+  /// parts after `completed` (an older checkpoint restored on purpose: the
+  /// restore writes their lines again); `actions` gets a line per part
+  /// published or deleted. `recover(0, ...)` deletes every part (a fresh
+  /// start). Returns false when the directory cannot be
   /// read or a file cannot be renamed or removed.
   bool recover(uint64_t completed, std::vector<std::string>& actions, std::string& error);
 
@@ -57,10 +61,13 @@ public:
 
 private:
   bool sync_dir(std::string& error) const;
+  std::vector<uint64_t> epochs_named(const std::string& head, const std::string& tail, bool& ok) const;
 
   std::string dir_, prefix_;
   std::FILE* open_ = nullptr;
   uint64_t open_epoch_ = 0;
+  /// begin() called and seal() not yet.
+  bool begun_ = false;
 };
 
 } // namespace sinfer

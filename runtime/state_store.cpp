@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <set>
 
 #include <rocksdb/db.h>
@@ -210,28 +211,65 @@ public:
     db_->Write(rocksdb::WriteOptions{}, &batch);
   }
 
+  void drop_checkpoints_after(uint64_t id) override {
+    rocksdb::WriteBatch batch;
+    batch.DeleteRange("c/" + padded(id + 1) + "/", "c0"); // '0' follows '/'
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    db_->Write(sync, &batch);
+  }
+
   bool log_call(uint64_t epoch, const std::string& key, const std::string& result, std::string& error) override {
-    auto s = db_->Put(rocksdb::WriteOptions{}, call_key(epoch, key), result);
+    std::vector<std::pair<std::string, std::string>> one{{key, result}};
+    return log_calls(epoch, one, false, error);
+  }
+
+  bool log_calls(uint64_t epoch, const std::vector<std::pair<std::string, std::string>>& calls, bool sync,
+                 std::string& error) override {
+    rocksdb::WriteBatch batch;
+    for (auto& kv : calls)
+      batch.Put(call_key(epoch, kv.first), kv.second);
+    rocksdb::WriteOptions options;
+    options.sync = sync;
+    auto s = db_->Write(options, &batch);
     if (!s.ok()) {
       error = "call log: " + s.ToString();
       return false;
     }
+    std::lock_guard<std::mutex> guard{epochs_mutex_};
     epochs_.insert(epoch);
     return true;
   }
 
   std::optional<std::string> find_call(const std::string& key) override {
+    std::set<uint64_t> epochs;
+    {
+      std::lock_guard<std::mutex> guard{epochs_mutex_};
+      epochs = epochs_;
+    }
     std::string value;
-    for (auto e = epochs_.rbegin(); e != epochs_.rend(); ++e)
+    for (auto e = epochs.rbegin(); e != epochs.rend(); ++e)
       if (db_->Get(rocksdb::ReadOptions{}, call_key(*e, key), &value).ok())
         return value;
     return std::nullopt;
+  }
+
+  void for_each_call(const std::function<void(uint64_t, const std::string&, const std::string&)>& f) override {
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{})};
+    for (it->Seek("l/"); it->Valid() && it->key().starts_with("l/"); it->Next()) {
+      auto k = it->key().ToString();
+      // "l/" + 20 digits + "/" + key
+      if (k.size() < 23 || k[22] != '/')
+        continue;
+      f(std::strtoull(k.substr(2, 20).c_str(), nullptr, 10), k.substr(23), it->value().ToString());
+    }
   }
 
   void prune_calls_before(uint64_t epoch) override {
     rocksdb::WriteBatch batch;
     batch.DeleteRange("l/", "l/" + padded(epoch) + "/");
     db_->Write(rocksdb::WriteOptions{}, &batch);
+    std::lock_guard<std::mutex> guard{epochs_mutex_};
     epochs_.erase(epochs_.begin(), epochs_.lower_bound(epoch));
   }
 
@@ -250,6 +288,7 @@ public:
 
 private:
   std::unique_ptr<rocksdb::DB> db_;
+  std::mutex epochs_mutex_;
   std::set<uint64_t> epochs_;
 };
 

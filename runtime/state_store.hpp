@@ -19,10 +19,12 @@
 /// completed checkpoint).
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sinfer {
@@ -63,8 +65,20 @@ public:
   /// Keeps the newest `n` checkpoints (n >= 1), deleting the others.
   virtual void retain(size_t n) = 0;
 
+  /// Deletes every checkpoint newer than `id` (a restore from an older one:
+  /// the newer ones describe a history that is being rewritten).
+  virtual void drop_checkpoints_after(uint64_t id) = 0;
+
   /// Records a call's result under `key` in `epoch`.
   virtual bool log_call(uint64_t epoch, const std::string& key, const std::string& result, std::string& error) = 0;
+
+  /// Records several calls' results in `epoch` in one write (fsynced with
+  /// `sync`). Safe to call from several threads at once.
+  virtual bool log_calls(uint64_t epoch, const std::vector<std::pair<std::string, std::string>>& calls, bool sync,
+                         std::string& error) = 0;
+
+  /// Calls `f(epoch, key, result)` for every logged call not yet pruned.
+  virtual void for_each_call(const std::function<void(uint64_t, const std::string&, const std::string&)>& f) = 0;
 
   /// The logged result of `key` in any epoch not yet pruned.
   virtual std::optional<std::string> find_call(const std::string& key) = 0;

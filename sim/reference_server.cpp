@@ -171,6 +171,12 @@ bool flatten_strings(simdjson::dom::element e, std::vector<std::string>& out) {
   return true;
 }
 
+/// A JSON value's raw text: a string's content, anything else as it is.
+std::string raw_text(const std::string& json) {
+  std::string out;
+  return json_unquote(json, out) ? out : json;
+}
+
 std::string join_names(const std::vector<std::string>& names) {
   std::string out;
   for (auto& n : names)
@@ -195,6 +201,9 @@ struct reference_server::work {
   uint32_t rows = 0;
   /// Prompt tokens, counted when the request succeeds.
   uint64_t prompt_tokens = 0;
+  /// Each row's first input as raw text (a JSON string's content, another
+  /// value's JSON text), for the /stats input tallies.
+  std::vector<std::string> inputs;
   /// Computes the answer once the slot was held; sets the generated
   /// tokens. An answer other than 200 fails the request.
   std::function<reply(uint64_t& generation_tokens)> compute;
@@ -304,6 +313,51 @@ bool reference_server::key_ok(const httplib::Request& req) const {
   return opts_.api_key.empty() || req.get_header_value("Authorization") == "Bearer " + opts_.api_key;
 }
 
+void reference_server::note_key(const std::string& key) {
+  std::lock_guard<std::mutex> guard{tally_mutex_};
+  ++keyed_requests_;
+  if (key_counts_[key]++ > 0)
+    ++repeated_keys_;
+}
+
+void reference_server::note_scored(const std::vector<std::string>& inputs) {
+  std::lock_guard<std::mutex> guard{tally_mutex_};
+  for (auto& in : inputs)
+    if (input_counts_[in]++ > 0)
+      ++repeated_inputs_;
+}
+
+reference_stats reference_server::stats() const {
+  reference_stats s;
+  s.requests = requests_.load();
+  s.records = records_.load();
+  s.in_flight = in_flight_.load();
+  s.rejected = rejected_.load();
+  s.records_in_flight = records_in_flight_.load();
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    s.waiting = waiting_;
+  }
+  std::lock_guard<std::mutex> guard{tally_mutex_};
+  s.keyed_requests = keyed_requests_;
+  s.repeated_keys = repeated_keys_;
+  s.distinct_inputs = input_counts_.size();
+  s.repeated_inputs = repeated_inputs_;
+  return s;
+}
+
+uint64_t reference_server::key_requests(const std::string& key) const {
+  std::lock_guard<std::mutex> guard{tally_mutex_};
+  auto it = key_counts_.find(key);
+  return it == key_counts_.end() ? 0 : it->second;
+}
+
+uint64_t reference_server::input_scored(const std::string& input) const {
+  std::lock_guard<std::mutex> guard{tally_mutex_};
+  auto it = input_counts_.find(input);
+  return it == input_counts_.end() ? 0 : it->second;
+}
+
 bool reference_server::known_model(const std::string& name, const std::string& version) const {
   return name == opts_.served_name && (version.empty() || version == "1");
 }
@@ -354,8 +408,18 @@ bool reference_server::hold_slot(std::chrono::microseconds service, uint64_t& qu
 void reference_server::serve(protocol p, parse_fn parse, const httplib::Request& req, httplib::Response& res) {
   auto started = clock_type::now();
   ++requests_;
+  if (req.has_header("Idempotency-Key"))
+    note_key(req.get_header_value("Idempotency-Key"));
   reply r;
   work w;
+  // The rows of this request in records_in_flight_, until it returns.
+  struct rows_held {
+    std::atomic<uint64_t>& count;
+    uint64_t rows = 0;
+    ~rows_held() {
+      count -= rows;
+    }
+  } held{records_in_flight_};
   bool ok = false;
   uint64_t queue_us = 0;
   uint64_t compute_us = 0;
@@ -366,6 +430,8 @@ void reference_server::serve(protocol p, parse_fn parse, const httplib::Request&
     auto fault = take_fault();
     if ((this->*parse)(req, w, r)) {
       records_ += w.rows;
+      records_in_flight_ += w.rows;
+      held.rows = w.rows;
       auto service = opts_.base + opts_.per_record * w.rows;
       if (fault.kind == fault_plan::slow)
         service = std::chrono::duration_cast<std::chrono::microseconds>(service * fault.slowdown);
@@ -384,6 +450,7 @@ void reference_server::serve(protocol p, parse_fn parse, const httplib::Request&
         r.status = 200;
         r.body = "<html>502 Bad Gateway</html>";
       } else {
+        note_scored(w.inputs);
         try {
           r = w.compute(generated);
         } catch (const std::exception& e) {
@@ -440,6 +507,16 @@ bool reference_server::parse_http_json(const httplib::Request& http, work& w, re
         return false;
       }
       req.values.push_back(simdjson::minify(v));
+    }
+    if (!req.names.empty()) {
+      w.inputs.push_back(raw_text(req.values[req.rows * req.names.size()]));
+    } else {
+      std::string first;
+      for (auto field : r) {
+        first = raw_text(simdjson::minify(field.value));
+        break;
+      }
+      w.inputs.push_back(std::move(first));
     }
     ++req.rows;
   }
@@ -596,9 +673,11 @@ bool reference_server::parse_kserve(const httplib::Request& http, work& w, reply
   call_request req;
   req.names = inputs_;
   req.rows = static_cast<uint32_t>(rows);
-  for (int64_t row = 0; row < rows; ++row)
+  for (int64_t row = 0; row < rows; ++row) {
+    w.inputs.push_back(raw_text(columns[0][static_cast<size_t>(row)]));
     for (auto& column : columns)
       req.values.push_back(std::move(column[static_cast<size_t>(row)]));
+  }
   w.rows = req.rows;
   w.compute = [this, req = std::move(req), wanted = std::move(wanted), id, has_id](uint64_t&) {
     call_result res;
@@ -711,6 +790,7 @@ bool reference_server::parse_embeddings(const httplib::Request& http, work& w, r
     w.prompt_tokens += words(t).size();
     req.values.push_back(json_quote(t));
   }
+  w.inputs = texts;
   w.rows = req.rows;
   bool b64 = format == "base64";
   w.compute = [this, req = std::move(req), b64, tokens = w.prompt_tokens](uint64_t&) {
@@ -813,6 +893,7 @@ bool reference_server::parse_chat(const httplib::Request& http, work& w, reply& 
     return fail(400, "\"messages\" has no user message");
   w.rows = 1;
   w.prompt_tokens = prompt_tokens;
+  w.inputs = {last_user};
   w.compute = [this, last_user = std::move(last_user), max_tokens, prompt_tokens](uint64_t& generated) {
     call_request req;
     req.names = {"text"};
@@ -1059,15 +1140,15 @@ int reference_server::start(std::string& error) {
     json(res, 200, "{\"ok\":true}");
   });
   server_->Get("/stats", [this, json](const httplib::Request&, httplib::Response& res) {
-    uint32_t waiting = 0;
-    {
-      std::lock_guard<std::mutex> guard{mutex_};
-      waiting = waiting_;
-    }
+    auto s = stats();
+    auto field = [](const char* name, uint64_t v) { return std::string{"\""} + name + "\":" + std::to_string(v); };
     json(res, 200,
-         "{\"requests\":" + std::to_string(requests_.load()) + ",\"records\":" + std::to_string(records_.load())
-           + ",\"in_flight\":" + std::to_string(in_flight_.load()) + ",\"waiting\":" + std::to_string(waiting)
-           + ",\"rejected\":" + std::to_string(rejected_.load()) + "}");
+         "{" + field("requests", s.requests) + "," + field("records", s.records) + ","
+           + field("in_flight", s.in_flight) + "," + field("waiting", s.waiting) + ","
+           + field("rejected", s.rejected) + "," + field("keyed_requests", s.keyed_requests) + ","
+           + field("repeated_keys", s.repeated_keys) + "," + field("distinct_inputs", s.distinct_inputs) + ","
+           + field("repeated_inputs", s.repeated_inputs) + "," + field("records_in_flight", s.records_in_flight)
+           + "}");
   });
   if (opts_.port == 0)
     port_ = server_->bind_to_any_port(opts_.host);

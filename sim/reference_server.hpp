@@ -112,7 +112,24 @@
 /// changed; a body with only "error-shape" leaves the fault alone, any other
 /// body replaces it. Unknown values are 400.
 /// GET /stats answers {"requests": n, "records": m, "in_flight": k,
-/// "waiting": w, "rejected": r} (records: rows of every valid infer request).
+/// "waiting": w, "rejected": r, "keyed_requests": kr, "repeated_keys": rk,
+/// "distinct_inputs": di, "repeated_inputs": ri, "records_in_flight": f}
+/// (`reference_stats`): records: rows of every valid infer request;
+/// in_flight: requests holding a slot. Duplicate work, on every infer path:
+/// keyed_requests: requests with an Idempotency-Key header (counted on
+/// arrival, before the API key and validation), repeated_keys: those whose
+/// key an earlier request carried; an input is the raw text of a row's first
+/// input (a JSON string's content, another value's JSON text: http-json the
+/// row's model input 0 ("text"), KServe the first input tensor's element,
+/// embeddings each input string, chat the last user message), counted when
+/// the model scores the row (its request held a slot and no fault replaced
+/// the answer): distinct_inputs: distinct inputs scored, repeated_inputs:
+/// rows scored whose input had been scored before. records_in_flight: rows
+/// of valid requests between arrival and their answer (waiting for a slot or
+/// holding one), released when the answer is handed to the HTTP layer, so a
+/// client that got its answer no longer counts in it. The tallies are exact
+/// (one map entry per distinct key and input: meant for tests and demos,
+/// not for unbounded traffic).
 
 #include <atomic>
 #include <chrono>
@@ -122,6 +139,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "backends/in_process.hpp"
@@ -150,6 +168,20 @@ struct fault_plan {
   /// The OpenAI error shape from now on (not counted down): `keep_shape`
   /// leaves it as it is.
   enum error_shape_t { keep_shape, openai_shape, legacy_shape } error_shape = keep_shape;
+};
+
+/// The figures of GET /stats (see the header comment).
+struct reference_stats {
+  uint64_t requests = 0;
+  uint64_t records = 0;
+  uint64_t in_flight = 0;
+  uint64_t waiting = 0;
+  uint64_t rejected = 0;
+  uint64_t keyed_requests = 0;
+  uint64_t repeated_keys = 0;
+  uint64_t distinct_inputs = 0;
+  uint64_t repeated_inputs = 0;
+  uint64_t records_in_flight = 0;
 };
 
 struct reference_server_options {
@@ -215,6 +247,12 @@ public:
   uint64_t rejected() const noexcept {
     return rejected_.load();
   }
+  /// Everything GET /stats answers.
+  reference_stats stats() const;
+  /// Infer requests that carried Idempotency-Key `key` so far.
+  uint64_t key_requests(const std::string& key) const;
+  /// Times a row whose first input's raw text is `input` was scored.
+  uint64_t input_scored(const std::string& input) const;
 
 private:
   /// The KServe datatype and per-row width of one model output.
@@ -258,6 +296,9 @@ private:
   /// Whether a readiness probe sees the `unready` fault (counting it down).
   bool take_unready();
   bool key_ok(const httplib::Request& req) const;
+  /// Counts an infer request's Idempotency-Key, and rows being scored.
+  void note_key(const std::string& key);
+  void note_scored(const std::vector<std::string>& inputs);
   bool known_model(const std::string& name, const std::string& version) const;
   std::string model_metadata() const;
   std::string metrics_text();
@@ -289,6 +330,14 @@ private:
   std::atomic<uint64_t> in_flight_{0};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> chat_ids_{0};
+  std::atomic<uint64_t> records_in_flight_{0};
+  /// Duplicate-work tallies (guarded by `tally_mutex_`).
+  mutable std::mutex tally_mutex_;
+  std::unordered_map<std::string, uint64_t> key_counts_;
+  std::unordered_map<std::string, uint64_t> input_counts_;
+  uint64_t keyed_requests_ = 0;
+  uint64_t repeated_keys_ = 0;
+  uint64_t repeated_inputs_ = 0;
   // Metrics (see the header comment).
   std::atomic<uint64_t> success_{0};
   std::atomic<uint64_t> failure_{0};

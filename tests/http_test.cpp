@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <future>
 #include <set>
 
 #include <arpa/inet.h>
@@ -15,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "backends/http_backend.hpp"
 #include "backends/http_json.hpp"
+#include "backends/kserve_v2.hpp"
 #include "runtime/config_loader.hpp"
 #include "runtime/job_builder.hpp"
 #include "runtime/job_runner.hpp"
@@ -454,4 +457,110 @@ TEST_CASE("examples/remote_models.json: kserve-v2, http-json and openai stages r
     if (kv.first.rfind("summary/", 0) == 0)
       completion += kv.second->completion_tokens.load();
   CHECK(completion >= 200);
+}
+
+TEST_CASE("Idempotency-Key: a batch's call keys combine into one deterministic, order-sensitive key") {
+  CHECK(hex64(0) == "0000000000000000");
+  CHECK(hex64(0x0123456789abcdefull) == "0123456789abcdef");
+  CHECK(hex64(UINT64_MAX) == "ffffffffffffffff");
+  // No record has a key: no header.
+  CHECK(idempotency_key_of({}).empty());
+  CHECK(idempotency_key_of({0}).empty());
+  CHECK(idempotency_key_of({0, 0, 0}).empty());
+  // A batch of one: exactly that record's key.
+  CHECK(combine_call_keys({0xfeedull}) == 0xfeedull);
+  CHECK(idempotency_key_of({0xfeedull}) == "000000000000feed");
+  CHECK(idempotency_key_of({0x8000000000000001ull}) == "8000000000000001");
+  // Several: FNV-1a over the keys' little-endian bytes, in batch order.
+  const std::vector<uint64_t> ab = {0x1111ull, 0x2222ull};
+  const std::vector<uint64_t> ba = {0x2222ull, 0x1111ull};
+  CHECK(combine_call_keys(ab) == combine_call_keys(std::vector<uint64_t>{0x1111ull, 0x2222ull}));
+  CHECK(idempotency_key_of(ab) == idempotency_key_of(ab));
+  CHECK(idempotency_key_of(ab) != idempotency_key_of(ba));
+  CHECK(idempotency_key_of(ab) != idempotency_key_of({0x1111ull}));
+  CHECK(idempotency_key_of({0x1111ull, 0}) != idempotency_key_of({0x1111ull}));
+  CHECK(idempotency_key_of({0x1111ull, 0x2222ull, 0x3333ull}) != idempotency_key_of(ab));
+  // Pinned: FNV-1a 64 of the 16 bytes 01 00.. 00 02 00.. 00.
+  uint64_t h = 14695981039346656037ull;
+  for (int i = 0; i < 16; ++i) {
+    h ^= i == 0 ? 1u : i == 8 ? 2u : 0u;
+    h *= 1099511628211ull;
+  }
+  CHECK(combine_call_keys({1, 2}) == h);
+  auto key = idempotency_key_of({1, 2});
+  CHECK(key == hex64(h));
+  CHECK(key.size() == 16);
+  CHECK(key.find_first_not_of("0123456789abcdef") == std::string::npos);
+  // A row sent alone gets a key of its own, derived from its batch's.
+  CHECK(row_idempotency_key("", 3).empty());
+  CHECK(row_idempotency_key(key, 0) == key + "-0");
+  CHECK(row_idempotency_key(key, 1) != row_idempotency_key(key, 0));
+}
+
+namespace {
+
+/// One call through `backend`, waited for.
+call_result call_once(http_backend& backend, const call_request& req) {
+  auto done = std::make_shared<std::promise<call_result>>();
+  auto answer = done->get_future();
+  backend.infer(req, [done](call_result r) { done->set_value(std::move(r)); });
+  return answer.get();
+}
+
+} // namespace
+
+TEST_CASE("Idempotency-Key: every protocol's POST carries the batch's key, the same when the batch is sent again") {
+  reference_server server{reference_server_options{}};
+  std::string err;
+  REQUIRE_MESSAGE(server.start(err) > 0, err);
+  http_connection_settings conn;
+  conn.url = server.url();
+  conn.connections = 1;
+  http_json_settings hj;
+  hj.inputs = {"text"};
+  hj.outputs = {"label"};
+  kserve_v2_settings ks;
+  ks.model = "keyword-classifier";
+  ks.inputs = {{"text", "BYTES", {1}}};
+  ks.outputs = {"label"};
+  std::vector<std::pair<const char*, std::shared_ptr<const http_protocol>>> protocols = {
+    {"http-json", std::make_shared<http_json_protocol>(hj)},
+    {"kserve-v2", std::make_shared<kserve_v2_protocol>(ks)},
+  };
+  uint64_t keyed = 0;
+  uint64_t repeated = 0;
+  uint64_t requests = 0;
+  uint64_t salt = 0;
+  for (auto& [name, proto] : protocols) {
+    CAPTURE(name);
+    http_backend backend{conn, proto};
+    call_request req;
+    req.names = {"text"};
+    req.values = {"\"great\"", "\"awful\""};
+    req.rows = 2;
+    req.idempotency_key = idempotency_key_of({0x51ull + salt, 0x52ull + salt});
+    ++salt;
+    REQUIRE(req.idempotency_key.size() == 16);
+    CHECK(server.key_requests(req.idempotency_key) == 0);
+    // Sent, then sent again (a retry of the same records): one key, twice.
+    for (int sent = 1; sent <= 2; ++sent) {
+      auto res = call_once(backend, req);
+      CHECK_MESSAGE(res.error.ok(), res.error.message);
+      CHECK(res.values.size() == 2);
+      CHECK(server.key_requests(req.idempotency_key) == static_cast<uint64_t>(sent));
+    }
+    keyed += 2;
+    repeated += 1;
+    // A batch without a key sends no header.
+    auto unkeyed = req;
+    unkeyed.idempotency_key.clear();
+    CHECK(call_once(backend, unkeyed).error.ok());
+    requests += 3;
+    auto s = server.stats();
+    CHECK(s.requests == requests);
+    CHECK(s.keyed_requests == keyed);
+    CHECK(s.repeated_keys == repeated);
+    CHECK(s.records_in_flight == 0);
+    CHECK(server.key_requests("") == 0);
+  }
 }

@@ -909,3 +909,117 @@ TEST_CASE("/metrics: label values are escaped") {
   json_doc d{f.get("/v1/models")->body};
   CHECK(str(d["data"].at(0)["id"]) == o.served_name);
 }
+
+TEST_CASE("/stats: Idempotency-Keys and scored inputs are tallied on every protocol") {
+  fixture f{with_model("keyword-classifier")};
+  auto stats = [&] {
+    auto res = f.get("/stats");
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    json_doc d{res->body};
+    // The JSON says what the accessor says.
+    auto s = f.server.stats();
+    CHECK(integer(d["requests"]) == static_cast<int64_t>(s.requests));
+    CHECK(integer(d["records"]) == static_cast<int64_t>(s.records));
+    CHECK(integer(d["in_flight"]) == static_cast<int64_t>(s.in_flight));
+    CHECK(integer(d["waiting"]) == static_cast<int64_t>(s.waiting));
+    CHECK(integer(d["rejected"]) == static_cast<int64_t>(s.rejected));
+    CHECK(integer(d["keyed_requests"]) == static_cast<int64_t>(s.keyed_requests));
+    CHECK(integer(d["repeated_keys"]) == static_cast<int64_t>(s.repeated_keys));
+    CHECK(integer(d["distinct_inputs"]) == static_cast<int64_t>(s.distinct_inputs));
+    CHECK(integer(d["repeated_inputs"]) == static_cast<int64_t>(s.repeated_inputs));
+    CHECK(integer(d["records_in_flight"]) == static_cast<int64_t>(s.records_in_flight));
+    return s;
+  };
+  auto s = stats();
+  CHECK(s.keyed_requests == 0);
+  CHECK(s.distinct_inputs == 0);
+  CHECK(s.repeated_inputs == 0);
+  const std::string kserve_path = "/v2/models/keyword-classifier/infer";
+  auto kserve_body = [](const std::string& data) {
+    return R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[2,1],"data":)" + data + "}]}";
+  };
+  httplib::Headers k1{{"Idempotency-Key", "k1"}};
+  httplib::Headers k2{{"Idempotency-Key", "k2"}};
+  // http-json: rows are objects; their "text" is the input.
+  REQUIRE(f.post("/infer", R"({"inputs":[{"text":"great"},{"text":"awful"}]})", k1)->status == 200);
+  s = stats();
+  CHECK(s.keyed_requests == 1);
+  CHECK(s.repeated_keys == 0);
+  CHECK(s.distinct_inputs == 2);
+  CHECK(s.repeated_inputs == 0);
+  // The same request again (a retry): key and both rows repeat.
+  REQUIRE(f.post("/infer", R"({"inputs":[{"text":"great"},{"text":"awful"}]})", k1)->status == 200);
+  s = stats();
+  CHECK(s.keyed_requests == 2);
+  CHECK(s.repeated_keys == 1);
+  CHECK(s.distinct_inputs == 2);
+  CHECK(s.repeated_inputs == 2);
+  CHECK(f.server.key_requests("k1") == 2);
+  CHECK(f.server.input_scored("great") == 2);
+  // KServe: the same texts as BYTES elements, under another key.
+  REQUIRE(f.post(kserve_path, kserve_body(R"(["great","fine"])"), k2)->status == 200);
+  s = stats();
+  CHECK(s.keyed_requests == 3);
+  CHECK(s.repeated_keys == 1);
+  CHECK(s.distinct_inputs == 3);
+  CHECK(s.repeated_inputs == 3);
+  REQUIRE(f.post(kserve_path, kserve_body(R"([["fine"],["new"]])"))->status == 200);
+  s = stats();
+  CHECK(s.keyed_requests == 3);
+  CHECK(s.distinct_inputs == 4);
+  CHECK(s.repeated_inputs == 4);
+  CHECK(f.server.input_scored("great") == 3);
+  CHECK(f.server.input_scored("fine") == 2);
+  CHECK(f.server.input_scored("new") == 1);
+  CHECK(f.server.input_scored("\"great\"") == 0);
+  // OpenAI: each embedding input, a chat's last user message.
+  REQUIRE(f.post("/v1/embeddings", R"({"input":["new","other"]})", k2)->status == 200);
+  REQUIRE(f.post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"great"}]})")->status == 200);
+  s = stats();
+  CHECK(s.keyed_requests == 4);
+  CHECK(s.repeated_keys == 2);
+  CHECK(s.distinct_inputs == 5);
+  CHECK(s.repeated_inputs == 6);
+  // Rows not scored count as no input: a bad request (its key counts), an
+  // injected fault.
+  REQUIRE(f.post("/infer", R"({"inputs":[{"txt":"great"}]})", k1)->status == 400);
+  f.server.inject(fault_plan{fault_plan::status, 500, 0, 1.0, {}, 1});
+  REQUIRE(f.post("/infer", R"({"inputs":[{"text":"great"}]})")->status == 500);
+  s = stats();
+  CHECK(s.keyed_requests == 5);
+  CHECK(s.repeated_keys == 3);
+  CHECK(s.distinct_inputs == 5);
+  CHECK(s.repeated_inputs == 6);
+  CHECK(f.server.input_scored("great") == 4);
+  CHECK(f.server.key_requests("k1") == 3);
+  CHECK(f.server.key_requests("k2") == 2);
+  CHECK(s.records_in_flight == 0);
+  CHECK(s.requests == 8);
+}
+
+TEST_CASE("/stats: records_in_flight counts the rows of requests not answered yet") {
+  auto o = with_model("keyword-classifier");
+  o.slots = 1;
+  fixture f{o};
+  // The first request hangs holding the only slot; the second waits for it.
+  f.server.inject(fault_plan{fault_plan::hang, 500, 0, 1.0, std::chrono::milliseconds{60000}, 1});
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { f.post("/infer", R"({"inputs":[{"text":"a"},{"text":"b"}]})"); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (f.server.stats().in_flight < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  threads.emplace_back([&] { f.post("/infer", R"({"inputs":[{"text":"c"},{"text":"d"},{"text":"e"}]})"); });
+  while (f.server.stats().waiting < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  auto s = f.server.stats();
+  CHECK(s.in_flight == 1);
+  CHECK(s.waiting == 1);
+  CHECK(s.records_in_flight == 5);
+  CHECK(s.distinct_inputs == 0);
+  // Stopping wakes the hang; every handler has returned once stop does.
+  f.server.stop();
+  for (auto& t : threads)
+    t.join();
+  CHECK(f.server.stats().records_in_flight == 0);
+}
