@@ -129,9 +129,12 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_pointer self,
     [=](ended_atom, std::string& position) {
       auto& st = self->state;
       st.ended = std::move(position);
-      // A checkpoint the source never saw cannot complete.
-      if (st.pending && !st.pending->source_acked)
-        abandon(self, "the input ended before its barrier left the source");
+      // A checkpoint the source never saw cannot complete; the final one
+      // takes its place (not a failure).
+      if (st.pending && !st.pending->source_acked) {
+        spdlog::debug("job \"{}\": checkpoint {} dropped: the input ended first", st.cfg->name, st.pending->epoch);
+        st.pending.reset();
+      }
     },
     [=](final_atom, uint64_t epoch) {
       auto& st = self->state;

@@ -102,7 +102,7 @@ std::shared_ptr<checkpoint_context> open_checkpoints(const job_config& cfg, cons
   std::string problem;
   auto store = state_store::open(ck.dir + "/state", problem);
   if (!store) {
-    error = where + ": cannot open the state store: " + problem;
+    error = problem;
     return nullptr;
   }
   ctx->store = std::move(store);

@@ -241,6 +241,11 @@ job_builder& job_builder::sink_buffer(uint32_t records) {
   return *this;
 }
 
+job_builder& job_builder::checkpoint(checkpoint_config cfg) {
+  cfg_.checkpoint = std::move(cfg);
+  return *this;
+}
+
 job_builder& job_builder::dead_letter(std::string path) {
   cfg_.dead_letter_path = std::move(path);
   return *this;

@@ -123,6 +123,9 @@ public:
   job_builder& sink_stdout();
   job_builder& sink_buffer(uint32_t records);
   job_builder& dead_letter(std::string path);
+  /// Checkpointed fault tolerance (job_config::checkpoint): the sink and
+  /// dead-letter paths become directories of parts.
+  job_builder& checkpoint(checkpoint_config cfg);
 
   /// Validates against `models` and returns the config; throws invalid_job.
   job_config build(const model_registry& models) const;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <set>
 
@@ -299,9 +300,13 @@ std::unique_ptr<state_store> state_store::open(const std::string& dir, std::stri
   options.create_if_missing = true;
   options.paranoid_checks = true;
   rocksdb::DB* raw = nullptr;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path{dir}.parent_path(), ec); // RocksDB makes only the last
   auto s = rocksdb::DB::Open(options, dir, &raw);
   if (!s.ok()) {
     error = "checkpoint.dir \"" + dir + "\": cannot open the state store: " + s.ToString();
+    if (s.ToString().find("lock") != std::string::npos)
+      error += " (is another run of this job still using it?)";
     return nullptr;
   }
   return std::make_unique<rocksdb_store>(std::unique_ptr<rocksdb::DB>{raw});
