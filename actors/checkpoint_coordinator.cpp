@@ -62,7 +62,7 @@ bool write(coordinator_pointer self, uint64_t epoch, std::map<std::string, std::
   }
   st.ctx->store->retain(st.cfg->checkpoint.retain);
   // Calls of epochs up to this one are covered by it.
-  st.ctx->store->prune_calls_before(epoch + 1);
+  prune_call_log(st.ctx->call_log_dir, epoch);
   st.counters->checkpoints_completed.fetch_add(1, std::memory_order_relaxed);
   st.counters->checkpoint_duration.record(self->clock().now() - started);
   spdlog::debug("job \"{}\": checkpoint {} completed in {:.1f} ms ({} parts)", st.cfg->name, epoch,

@@ -14,6 +14,7 @@
 #include "policies/inflight_table.hpp"
 #include "policies/record_attempts.hpp"
 #include "policies/retry_budget.hpp"
+#include "runtime/http_models.hpp"
 #include "runtime/json_text.hpp"
 
 namespace sinfer {
@@ -74,6 +75,10 @@ struct link_state {
   /// so a FIFO does what a heap would, in O(1). Entries of records decided
   /// meanwhile are skipped.
   std::deque<std::pair<policy_time, uint64_t>> deadlines;
+  /// Results of this model go to the call log (checkpoint.call-log); its
+  /// records get call keys (for the log and the Idempotency-Key header).
+  bool logged = false;
+  bool keyed = false;
 };
 
 struct operator_state {
@@ -96,6 +101,7 @@ struct operator_state {
   /// a failed log write was reported.
   uint64_t epoch = 1;
   std::vector<std::pair<std::string, std::string>> log_batch;
+  std::unique_ptr<call_log_writer> log_writer;
   bool log_failed = false;
   std::vector<std::string> replayed_values;
 };
@@ -235,7 +241,7 @@ bool extract_inputs(operator_pointer self, held_record& h, work_item& item, std:
     bytes += static_cast<uint32_t>(values.back().size());
   }
   item.bytes = bytes;
-  if (st.cfg.checkpoints) {
+  if (link.keyed) {
     h.call_key = call_log_key(model.name, h.rec.id, values.data() + first, values.size() - first);
     item.call_key = fnv1a64(h.call_key);
   }
@@ -292,7 +298,7 @@ void start_attempt(operator_pointer self, uint64_t ticket, held_record& h) {
     take_failure_action(self, ticket, h, why, true);
     return;
   }
-  if (st.cfg.checkpoints && !st.cfg.checkpoints->replay->empty() && answer_from_log(self, ticket, h)) {
+  if (link.logged && !st.cfg.checkpoints->replay->empty() && answer_from_log(self, ticket, h)) {
     link.outbox.values.resize(first);
     return;
   }
@@ -442,7 +448,7 @@ void on_scored(operator_pointer self, item_result& r, const std::string* values)
   switch (action) {
     case attempt_action::ignore: return;
     case attempt_action::success:
-      if (st.cfg.checkpoints && st.cfg.checkpoints->store && st.cfg.call_log)
+      if (link.logged)
         st.log_batch.emplace_back(h->call_key, encode_outputs(values, link.member_prefix.size()));
       write_outputs(self, *h, link, values);
       complete(self, r.ticket, *h);
@@ -552,7 +558,7 @@ void write_call_log(operator_pointer self) {
   if (st.log_batch.empty())
     return;
   std::string error;
-  if (st.cfg.checkpoints->store->log_calls(st.epoch, st.log_batch, st.cfg.call_log_sync, error)) {
+  if (st.log_writer->append(st.epoch, st.log_batch, st.cfg.call_log_sync, error)) {
     st.cfg.counters->calls_logged.fetch_add(st.log_batch.size(), std::memory_order_relaxed);
   } else if (!st.log_failed) {
     st.log_failed = true; // output stays exactly-once; only repeated calls after a crash are at stake
@@ -694,6 +700,13 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
       link.default_values.push_back(dv);
     }
     link.budget = std::make_unique<retry_budget>(model.retry_budget);
+    link.logged = st.cfg.checkpoints
+                  && (st.cfg.call_log == call_log_mode::all
+                      || (st.cfg.call_log == call_log_mode::remote && is_http_provider(model)));
+    link.keyed = st.cfg.checkpoints && (link.logged || is_http_provider(model));
+    if (link.logged && !st.log_writer)
+      st.log_writer = std::make_unique<call_log_writer>(
+        st.cfg.checkpoints->call_log_dir, "stage-" + std::to_string(st.cfg.stage) + "-subtask-" + std::to_string(st.cfg.subtask));
     link.rng = std::make_unique<seeded_rng>(model.retry_seed * 1000003 + st.cfg.subtask * 7919 + st.cfg.stage);
     st.links.push_back(std::move(link));
     spawn_link_batcher(self, i);

@@ -81,7 +81,7 @@ struct operator_settings {
   checkpoint_listener coordinator;
   std::shared_ptr<const checkpoint_context> checkpoints;
   /// checkpoint.call-log and checkpoint.call-log-sync.
-  bool call_log = false;
+  call_log_mode call_log = call_log_mode::off;
   bool call_log_sync = false;
 };
 

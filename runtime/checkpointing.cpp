@@ -88,12 +88,14 @@ std::shared_ptr<checkpoint_context> open_checkpoints(const job_config& cfg, cons
   if (choice.fresh) {
     std::error_code ec;
     auto removed = std::filesystem::remove_all(std::filesystem::path{ck.dir} / "state", ec);
+    if (!ec)
+      removed += std::filesystem::remove_all(std::filesystem::path{ck.dir} / "calls", ec);
     if (ec) {
       error = where + ": --fresh cannot remove the old state: " + ec.message();
       return nullptr;
     }
     if (removed > 0)
-      notes.push_back("--fresh: removed the checkpoints and call log in " + ck.dir + "/state");
+      notes.push_back("--fresh: removed the checkpoints and call log in " + ck.dir);
   }
   if (!make_dir(ck.dir, "checkpoint.dir", error))
     return nullptr;
@@ -181,11 +183,13 @@ std::shared_ptr<checkpoint_context> open_checkpoints(const job_config& cfg, cons
   }
   // Calls completed after the restored checkpoint answer their records
   // again; older ones are covered by it.
-  ctx->store->prune_calls_before(ctx->restored + 1);
+  ctx->call_log_dir = ck.dir + "/calls";
+  if (!make_dir(ctx->call_log_dir, "checkpoint.dir", error))
+    return nullptr;
+  prune_call_log(ctx->call_log_dir, ctx->restored);
   auto replay = std::make_shared<std::unordered_map<std::string, std::string>>();
-  if (ck.call_log)
-    ctx->store->for_each_call(
-      [&](uint64_t, const std::string& key, const std::string& value) { (*replay)[key] = value; });
+  if (ck.call_log != call_log_mode::off && !read_call_log(ctx->call_log_dir, ctx->restored, *replay, notes, error))
+    return nullptr;
   if (!replay->empty())
     notes.push_back("the call log holds " + std::to_string(replay->size())
                     + " results of calls made after the checkpoint: their records will not be sent again");

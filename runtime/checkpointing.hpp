@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/call_log.hpp"
 #include "runtime/job_config.hpp"
 #include "runtime/snapshot_codec.hpp"
 #include "runtime/state_store.hpp"
@@ -30,6 +31,8 @@ inline const char* dead_letter_part_prefix() noexcept {
 
 struct checkpoint_context {
   std::shared_ptr<state_store> store;
+  /// Where the call log's files go (checkpoint.dir/calls).
+  std::string call_log_dir;
   /// The job's shape (job_fingerprint), written into every checkpoint.
   std::string fingerprint;
   /// The checkpoint this run resumes from; 0: a fresh start. New

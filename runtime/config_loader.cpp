@@ -792,7 +792,13 @@ config_result parse_job_config(std::string_view json, const std::string& file,
       if (c.has("timeout") && ck.timeout.count() < 1)
         c.error("timeout", "expected a duration of at least 1ms");
       c.integer("retain", 1, 1000, ck.retain);
-      c.boolean("call-log", ck.call_log);
+      if (c.get("call-log", e)) {
+        bool on = false;
+        if (e.get(on) == simdjson::SUCCESS)
+          ck.call_log = on ? call_log_mode::all : call_log_mode::off;
+        else
+          c.choice("call-log", {"off", "remote", "all"}, ck.call_log);
+      }
       c.boolean("call-log-sync", ck.call_log_sync);
       c.require("dir", "the directory of the job's checkpoints and call log");
       c.finish();

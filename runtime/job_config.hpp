@@ -242,6 +242,14 @@ struct sink_config {
   std::string path;
 };
 
+/// `checkpoint.call-log`: which models' results go to the durable call log.
+enum class call_log_mode : uint8_t {
+  off,    ///< none (every call since the checkpoint is made again after a crash)
+  remote, ///< calls to model servers (HTTP providers): the default. In-process
+          ///< models cost less to run again than to log.
+  all,    ///< every model, in-process ones too
+};
+
 /// `checkpoint`: checkpointed fault tolerance (runtime/state_store.hpp,
 /// actors/checkpoint_coordinator.hpp). Off unless `checkpoint.dir` is set.
 /// With it on, `sink.path` and `dead-letter.path` name directories of
@@ -258,10 +266,10 @@ struct checkpoint_config {
   std::chrono::milliseconds timeout{60000};
   /// `checkpoint.retain`: completed checkpoints kept. Default 3.
   uint32_t retain = 3;
-  /// `checkpoint.call-log`: record every completed call's result so a
-  /// restore answers from it instead of calling the model again. Default
-  /// true (false only to measure what it saves).
-  bool call_log = true;
+  /// `checkpoint.call-log`: record completed calls' results so a restore
+  /// answers from them instead of calling the model again: "remote"
+  /// (default), "all", "off" (true and false mean "all" and "off").
+  call_log_mode call_log = call_log_mode::remote;
   /// `checkpoint.call-log-sync`: fsync each call-log write (survives a
   /// machine crash, not only a process crash; slower). Default false.
   bool call_log_sync = false;

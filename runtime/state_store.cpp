@@ -16,9 +16,8 @@ namespace sinfer {
 
 namespace {
 
-// Keys: "c/ID/m" a checkpoint's manifest, "c/ID/p/NAME" its parts,
-// "l/EPOCH/KEY" the call log; ids and epochs as 20 digits so keys sort
-// numerically.
+// Keys: "c/ID/m" a checkpoint's manifest, "c/ID/p/NAME" its parts; ids as
+// 20 digits so keys sort numerically.
 std::string padded(uint64_t n) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(n));
@@ -31,10 +30,6 @@ std::string manifest_key(uint64_t id) {
 
 std::string part_key(uint64_t id, const std::string& name) {
   return "c/" + padded(id) + "/p/" + name;
-}
-
-std::string call_key(uint64_t epoch, const std::string& key) {
-  return "l/" + padded(epoch) + "/" + key;
 }
 
 uint32_t crc_of(const std::string& bytes) {
@@ -109,14 +104,6 @@ std::string encode_manifest(const checkpoint_data& c) {
 class rocksdb_store : public state_store {
 public:
   explicit rocksdb_store(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {
-    // The epochs the call log holds.
-    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{})};
-    for (it->Seek("l/"); it->Valid() && it->key().starts_with("l/");) {
-      auto key = it->key().ToString();
-      auto epoch = std::strtoull(key.c_str() + 2, nullptr, 10);
-      epochs_.insert(epoch);
-      it->Seek("l/" + padded(epoch + 1) + "/");
-    }
   }
 
   bool write_checkpoint(const checkpoint_data& c, std::string& error) override {
@@ -220,60 +207,6 @@ public:
     db_->Write(sync, &batch);
   }
 
-  bool log_call(uint64_t epoch, const std::string& key, const std::string& result, std::string& error) override {
-    std::vector<std::pair<std::string, std::string>> one{{key, result}};
-    return log_calls(epoch, one, false, error);
-  }
-
-  bool log_calls(uint64_t epoch, const std::vector<std::pair<std::string, std::string>>& calls, bool sync,
-                 std::string& error) override {
-    rocksdb::WriteBatch batch;
-    for (auto& kv : calls)
-      batch.Put(call_key(epoch, kv.first), kv.second);
-    rocksdb::WriteOptions options;
-    options.sync = sync;
-    auto s = db_->Write(options, &batch);
-    if (!s.ok()) {
-      error = "call log: " + s.ToString();
-      return false;
-    }
-    std::lock_guard<std::mutex> guard{epochs_mutex_};
-    epochs_.insert(epoch);
-    return true;
-  }
-
-  std::optional<std::string> find_call(const std::string& key) override {
-    std::set<uint64_t> epochs;
-    {
-      std::lock_guard<std::mutex> guard{epochs_mutex_};
-      epochs = epochs_;
-    }
-    std::string value;
-    for (auto e = epochs.rbegin(); e != epochs.rend(); ++e)
-      if (db_->Get(rocksdb::ReadOptions{}, call_key(*e, key), &value).ok())
-        return value;
-    return std::nullopt;
-  }
-
-  void for_each_call(const std::function<void(uint64_t, const std::string&, const std::string&)>& f) override {
-    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{})};
-    for (it->Seek("l/"); it->Valid() && it->key().starts_with("l/"); it->Next()) {
-      auto k = it->key().ToString();
-      // "l/" + 20 digits + "/" + key
-      if (k.size() < 23 || k[22] != '/')
-        continue;
-      f(std::strtoull(k.substr(2, 20).c_str(), nullptr, 10), k.substr(23), it->value().ToString());
-    }
-  }
-
-  void prune_calls_before(uint64_t epoch) override {
-    rocksdb::WriteBatch batch;
-    batch.DeleteRange("l/", "l/" + padded(epoch) + "/");
-    db_->Write(rocksdb::WriteOptions{}, &batch);
-    std::lock_guard<std::mutex> guard{epochs_mutex_};
-    epochs_.erase(epochs_.begin(), epochs_.lower_bound(epoch));
-  }
-
   void write_torn_checkpoint_for_test(const checkpoint_data& c, bool damage) override {
     std::string error;
     if (damage) {
@@ -289,8 +222,6 @@ public:
 
 private:
   std::unique_ptr<rocksdb::DB> db_;
-  std::mutex epochs_mutex_;
-  std::set<uint64_t> epochs_;
 };
 
 } // namespace

@@ -1,6 +1,6 @@
 #pragma once
 /// The durable state of a job under `checkpoint.dir`: completed checkpoints
-/// and the call log, in one embedded RocksDB database (the first piece of
+/// in an embedded RocksDB database (the first piece of
 /// checkpointed fault tolerance; the checkpoint coordinator that fills it
 /// comes next). No CAF, and no RocksDB header here.
 ///
@@ -12,11 +12,8 @@
 /// the whole checkpoint unusable, and `latest_checkpoint` falls back to the
 /// newest one that verifies. `retain(n)` keeps the newest n.
 ///
-/// Call log: results of completed model calls under a deterministic key
-/// (record identity + model + input hash), tagged with the epoch (the id of
-/// the checkpoint in progress) they were written in. `prune_calls_before(e)`
-/// drops whole epochs older than `e` at once (they are covered by a
-/// completed checkpoint).
+/// The call log is not here: it is append-only files (runtime/call_log.hpp),
+/// written for every result and read only after a crash.
 
 #include <cstdint>
 #include <functional>
@@ -68,23 +65,6 @@ public:
   /// Deletes every checkpoint newer than `id` (a restore from an older one:
   /// the newer ones describe a history that is being rewritten).
   virtual void drop_checkpoints_after(uint64_t id) = 0;
-
-  /// Records a call's result under `key` in `epoch`.
-  virtual bool log_call(uint64_t epoch, const std::string& key, const std::string& result, std::string& error) = 0;
-
-  /// Records several calls' results in `epoch` in one write (fsynced with
-  /// `sync`). Safe to call from several threads at once.
-  virtual bool log_calls(uint64_t epoch, const std::vector<std::pair<std::string, std::string>>& calls, bool sync,
-                         std::string& error) = 0;
-
-  /// Calls `f(epoch, key, result)` for every logged call not yet pruned.
-  virtual void for_each_call(const std::function<void(uint64_t, const std::string&, const std::string&)>& f) = 0;
-
-  /// The logged result of `key` in any epoch not yet pruned.
-  virtual std::optional<std::string> find_call(const std::string& key) = 0;
-
-  /// Drops every call logged in an epoch before `epoch`.
-  virtual void prune_calls_before(uint64_t epoch) = 0;
 
   /// Test hook (torn writes): writes the parts of `c` without its manifest,
   /// or, with `damage`, writes it whole and then overwrites one part's bytes.

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <map>
@@ -67,6 +68,7 @@ job_config checkpointed_job(const temp_dir& dir, uint32_t parallelism, const mod
   ck.dir = dir.file("state");
   ck.interval = std::chrono::milliseconds{2};
   ck.retain = 50;
+  ck.call_log = call_log_mode::all; // in-process models too, so the log is exercised here
   return job_builder{"ckpt"}
     .parallelism(parallelism)
     .source_jsonl(dir.file("in.jsonl"))
@@ -164,11 +166,20 @@ TEST_CASE("checkpoint config: keys, defaults and what cannot be checkpointed") {
   CHECK(ok.config->checkpoint.enabled());
   CHECK(ok.config->checkpoint.interval == std::chrono::milliseconds{250});
   CHECK(ok.config->checkpoint.retain == 5);
-  CHECK_FALSE(ok.config->checkpoint.call_log);
+  CHECK(ok.config->checkpoint.call_log == call_log_mode::off);
   CHECK(ok.config->checkpoint.timeout == std::chrono::seconds{60});
   auto off = parse_job_config(base(gen, file, ""), "job.json", models);
   REQUIRE(off.config);
   CHECK_FALSE(off.config->checkpoint.enabled());
+  for (auto [text, mode] : {std::pair{R"("remote")", call_log_mode::remote}, {R"("all")", call_log_mode::all},
+                            {"true", call_log_mode::all}, {R"("off")", call_log_mode::off}}) {
+    auto res = parse_job_config(base(gen, file, std::string{R"({"dir": "ck", "call-log": )"} + text + "}"), "job.json",
+                                models);
+    REQUIRE(res.config);
+    CHECK(res.config->checkpoint.call_log == mode);
+  }
+  CHECK(parse_job_config(base(gen, file, R"({"dir": "ck"})"), "job.json", models).config->checkpoint.call_log
+        == call_log_mode::remote);
 
   struct row {
     const char* name;
@@ -179,6 +190,7 @@ TEST_CASE("checkpoint config: keys, defaults and what cannot be checkpointed") {
     {"no dir", base(gen, file, R"({"interval": "1s"})"), "job.json: checkpoint.dir: missing required key"},
     {"a bad interval", base(gen, file, R"({"dir": "ck", "interval": 5})"), "checkpoint.interval: expected a duration"},
     {"retain 0", base(gen, file, R"({"dir": "ck", "retain": 0})"), "checkpoint.retain"},
+    {"an unknown call-log", base(gen, file, R"({"dir": "ck", "call-log": "some"})"), "checkpoint.call-log"},
     {"a typo", base(gen, file, R"({"dir": "ck", "intervall": "1s"})"), "checkpoint.intervall"},
     {"stdin", base(R"({"type": "stdin"})", file, R"({"dir": "ck"})"), "source.type: \"stdin\" cannot be read again"},
     {"stdout", base(gen, R"({"type": "stdout"})", R"({"dir": "ck"})"), "sink.type: \"stdout\" cannot take back"},
@@ -304,10 +316,13 @@ TEST_CASE("restore: the source goes on from its position, held records come back
     REQUIRE(store->write_checkpoint(c, error));
     // Line 9's call completed after the checkpoint: the log holds its result.
     std::string input[] = {R"("terrible service")"};
-    REQUIRE(store->log_call(5, call_log_key("sentiment", record_id{0, 0, 9}, input, 1),
-                            encode_outputs(std::vector<std::string>{R"("from-the-log")"}), error));
-    // The same line's call in an epoch the checkpoint covers is pruned.
-    REQUIRE(store->log_call(4, "sentiment/0/0/11/0000000000000000", encode_outputs({"1"}), error));
+    call_log_writer log{cfg.checkpoint.dir + "/calls", "stage-0-subtask-0"};
+    ::mkdir((cfg.checkpoint.dir + "/calls").c_str(), 0755);
+    REQUIRE(log.append(5, {{call_log_key("sentiment", record_id{0, 0, 9}, input, 1),
+                            encode_outputs(std::vector<std::string>{R"("from-the-log")"})}},
+                       false, error));
+    // A call in an epoch the checkpoint covers is pruned.
+    REQUIRE(log.append(4, {{"sentiment/0/0/11/0000000000000000", encode_outputs({"1"})}}, false, error));
     // A torn checkpoint after it (its manifest never written) is skipped.
     checkpoint_data torn = c;
     torn.id = 6;

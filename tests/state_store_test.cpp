@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/call_log.hpp"
 #include "runtime/state_store.hpp"
 #include "test_util.hpp"
 
@@ -104,24 +105,53 @@ TEST_CASE("state store: retain keeps the newest checkpoints and drops torn lefto
   CHECK(store->checkpoint_ids() == std::vector<uint64_t>{6});
 }
 
-TEST_CASE("state store: the call log answers from any live epoch and prunes whole epochs") {
+TEST_CASE("call log: appends read back by epoch, torn tails are dropped, whole epochs are pruned") {
   test::temp_dir dir;
+  std::string error;
   {
-    auto store = open_store(dir.file("state"));
-    std::string error;
-    REQUIRE(store->log_call(1, "rec-1/m/h1", "{\"label\":\"a\"}", error));
-    REQUIRE(store->log_call(2, "rec-2/m/h2", "{\"label\":\"b\"}", error));
-    REQUIRE(store->log_call(3, "rec-3/m/h3", "{\"label\":\"c\"}", error));
-    CHECK(store->find_call("rec-1/m/h1") == std::string{"{\"label\":\"a\"}"});
-    CHECK_FALSE(store->find_call("rec-9/m/h9"));
-    store->prune_calls_before(2);
-    CHECK_FALSE(store->find_call("rec-1/m/h1"));
-    CHECK(store->find_call("rec-2/m/h2") == std::string{"{\"label\":\"b\"}"});
+    call_log_writer a{dir.path(), "stage-0-subtask-0"}, b{dir.path(), "stage-0-subtask-1"};
+    REQUIRE(a.append(1, {{"m/0/0/1/h", "one"}}, false, error));
+    REQUIRE(a.append(2, {{"m/0/0/2/h", "two"}, {"m/0/0/3/h", ""}}, false, error));
+    REQUIRE(b.append(2, {{"m/0/0/4/h", "four"}}, true, error));
+    REQUIRE(b.append(3, {{"m/0/0/2/h", "two again"}}, false, error));
   }
-  // Reopened: the epochs left are found again.
-  auto store = open_store(dir.file("state"));
-  CHECK(store->find_call("rec-3/m/h3") == std::string{"{\"label\":\"c\"}"});
-  CHECK_FALSE(store->find_call("rec-1/m/h1"));
+  std::unordered_map<std::string, std::string> calls;
+  std::vector<std::string> notes;
+  REQUIRE(read_call_log(dir.path(), 0, calls, notes, error));
+  CHECK(calls.size() == 4);
+  CHECK(calls["m/0/0/1/h"] == "one");
+  CHECK(calls["m/0/0/2/h"] == "two again"); // the later epoch wins
+  CHECK(calls["m/0/0/3/h"].empty());
+  CHECK(notes.empty());
+  calls.clear();
+  REQUIRE(read_call_log(dir.path(), 1, calls, notes, error)); // after checkpoint 1
+  CHECK(calls.count("m/0/0/1/h") == 0);
+  CHECK(calls.size() == 3);
+
+  // A process killed mid-write: the last record is cut short, or damaged.
+  for (auto cut : {3, 20}) {
+    CAPTURE(cut);
+    auto path = call_log_path(dir.path(), 2, "stage-0-subtask-0");
+    auto bytes = test::read_file(path);
+    test::write_file(path + ".orig", bytes);
+    test::write_file(path, cut == 3 ? bytes.substr(0, bytes.size() - 3) : bytes.substr(0, bytes.size() - 20) + std::string(20, 'x'));
+    calls.clear();
+    notes.clear();
+    REQUIRE(read_call_log(dir.path(), 1, calls, notes, error));
+    CHECK(calls.count("m/0/0/2/h") == 1); // from epoch 3
+    CHECK(calls.count("m/0/0/3/h") == 0); // the torn record
+    REQUIRE(notes.size() == 1);
+    CHECK(notes[0].find("torn or damaged") != std::string::npos);
+    test::write_file(path, bytes);
+    std::remove((path + ".orig").c_str());
+  }
+
+  CHECK(prune_call_log(dir.path(), 2) == 3);
+  calls.clear();
+  REQUIRE(read_call_log(dir.path(), 0, calls, notes, error));
+  CHECK(calls.size() == 1);
+  CHECK_FALSE(read_call_log("/proc/sinfer-no-such-dir", 0, calls, notes, error));
+  CHECK(error.find("call log: cannot read the directory \"/proc/sinfer-no-such-dir\"") == 0);
 }
 
 TEST_CASE("state store: a directory that cannot hold a store is a clear error") {

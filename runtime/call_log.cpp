@@ -1,0 +1,164 @@
+#include "runtime/call_log.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "runtime/json_reader.hpp"
+
+namespace sinfer {
+
+namespace {
+
+void put_u32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint32_t get_u32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i)
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
+
+uint32_t crc_of(const char* data, size_t n, uint32_t crc = 0) {
+  return static_cast<uint32_t>(crc32(crc, reinterpret_cast<const Bytef*>(data), static_cast<uInt>(n)));
+}
+
+/// "calls-<12 digits>-WRITER.log" -> the epoch; false for other names.
+bool epoch_of(const std::string& name, uint64_t& epoch) {
+  const std::string head = "calls-", tail = ".log";
+  if (name.size() < head.size() + 13 + tail.size() || name.compare(0, head.size(), head) != 0
+      || name.compare(name.size() - tail.size(), tail.size(), tail) != 0 || name[head.size() + 12] != '-')
+    return false;
+  auto digits = name.substr(head.size(), 12);
+  if (digits.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  epoch = std::strtoull(digits.c_str(), nullptr, 10);
+  return true;
+}
+
+template <class F>
+bool for_each_file(const std::string& dir, F f) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr)
+    return false;
+  std::vector<std::pair<uint64_t, std::string>> files;
+  while (auto* e = ::readdir(d)) {
+    uint64_t epoch = 0;
+    if (epoch_of(e->d_name, epoch))
+      files.emplace_back(epoch, e->d_name);
+  }
+  ::closedir(d);
+  std::sort(files.begin(), files.end());
+  for (auto& file : files)
+    f(file.first, dir + "/" + file.second);
+  return true;
+}
+
+} // namespace
+
+std::string call_log_path(const std::string& dir, uint64_t epoch, const std::string& writer) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%012llu", static_cast<unsigned long long>(epoch));
+  return dir + "/calls-" + buf + "-" + writer + ".log";
+}
+
+call_log_writer::call_log_writer(std::string dir, std::string writer)
+  : dir_(std::move(dir)), writer_(std::move(writer)) {
+}
+
+call_log_writer::~call_log_writer() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+bool call_log_writer::append(uint64_t epoch, const std::vector<std::pair<std::string, std::string>>& calls,
+                             bool sync, std::string& error) {
+  if (fd_ < 0 || epoch != epoch_) {
+    if (fd_ >= 0)
+      ::close(fd_);
+    auto path = call_log_path(dir_, epoch, writer_);
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      error = "call log: cannot write \"" + path + "\": " + std::strerror(errno);
+      return false;
+    }
+    epoch_ = epoch;
+  }
+  buffer_.clear();
+  for (auto& kv : calls) {
+    put_u32(buffer_, static_cast<uint32_t>(kv.first.size()));
+    put_u32(buffer_, static_cast<uint32_t>(kv.second.size()));
+    buffer_ += kv.first;
+    buffer_ += kv.second;
+    put_u32(buffer_, crc_of(kv.second.data(), kv.second.size(), crc_of(kv.first.data(), kv.first.size())));
+  }
+  const char* p = buffer_.data();
+  size_t left = buffer_.size();
+  while (left > 0) {
+    auto n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      error = "call log: writing \"" + call_log_path(dir_, epoch_, writer_) + "\": " + std::strerror(errno);
+      return false;
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (sync && ::fdatasync(fd_) != 0) {
+    error = "call log: syncing \"" + call_log_path(dir_, epoch_, writer_) + "\": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool read_call_log(const std::string& dir, uint64_t after, std::unordered_map<std::string, std::string>& out,
+                   std::vector<std::string>& notes, std::string& error) {
+  bool ok = for_each_file(dir, [&](uint64_t epoch, const std::string& path) {
+    if (epoch <= after)
+      return;
+    std::string bytes;
+    if (!config_reading::read_text_file(path, bytes)) {
+      notes.push_back("call log: cannot read \"" + path + "\": " + std::strerror(errno) + "; its calls will be made again");
+      return;
+    }
+    size_t at = 0;
+    while (bytes.size() - at >= 12) {
+      auto klen = get_u32(bytes.data() + at), vlen = get_u32(bytes.data() + at + 4);
+      if (static_cast<uint64_t>(klen) + vlen + 12 > bytes.size() - at)
+        break;
+      const char* key = bytes.data() + at + 8;
+      const char* value = key + klen;
+      if (get_u32(value + vlen) != crc_of(value, vlen, crc_of(key, klen)))
+        break;
+      out[std::string{key, klen}] = std::string{value, vlen};
+      at += 12 + static_cast<size_t>(klen) + vlen;
+    }
+    if (at != bytes.size())
+      notes.push_back("call log: \"" + path + "\" ends in " + std::to_string(bytes.size() - at)
+                      + " bytes of a torn or damaged write (dropped: those calls will be made again)");
+  });
+  if (!ok)
+    error = "call log: cannot read the directory \"" + dir + "\": " + std::strerror(errno);
+  return ok;
+}
+
+size_t prune_call_log(const std::string& dir, uint64_t upto) {
+  size_t removed = 0;
+  for_each_file(dir, [&](uint64_t epoch, const std::string& path) {
+    if (epoch <= upto && ::unlink(path.c_str()) == 0)
+      ++removed;
+  });
+  return removed;
+}
+
+} // namespace sinfer
