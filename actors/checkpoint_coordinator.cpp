@@ -5,6 +5,8 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "runtime/part_files.hpp"
+
 namespace sinfer {
 
 namespace {
@@ -31,6 +33,10 @@ struct coordinator_state {
   /// The source's position at the end of its input, once it ended.
   std::optional<std::string> ended;
   bool finished = false;
+  /// The sink's parts (it seals them without fsync; they are synced here,
+  /// before the checkpoint that publishes them is written).
+  std::unique_ptr<part_files> out_parts, dead_parts;
+  uint64_t synced_upto = 0;
 };
 
 using coordinator_pointer = coordinator_actor::stateful_pointer<coordinator_state>;
@@ -50,11 +56,18 @@ void abandon(coordinator_pointer self, const std::string& why) {
 bool write(coordinator_pointer self, uint64_t epoch, std::map<std::string, std::string> parts,
            caf::actor_clock::time_point started) {
   auto& st = self->state;
+  std::string error;
+  for (auto e = st.synced_upto + 1; e <= epoch; ++e)
+    if (!st.out_parts->sync(e, error) || !st.dead_parts->sync(e, error)) {
+      st.counters->checkpoints_failed.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("job \"{}\": checkpoint {} failed: {}", st.cfg->name, epoch, error);
+      return false;
+    }
+  st.synced_upto = epoch;
   checkpoint_data data;
   data.id = epoch;
   data.job_fingerprint = st.ctx->fingerprint;
   data.parts = std::move(parts);
-  std::string error;
   if (!st.ctx->store->write_checkpoint(data, error)) {
     st.counters->checkpoints_failed.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("job \"{}\": checkpoint {} could not be written: {}", st.cfg->name, epoch, error);
@@ -96,6 +109,9 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_pointer self,
   st.supervisor = std::move(supervisor);
   st.counters = std::move(counters);
   st.next_epoch = st.ctx->restored + 1;
+  st.synced_upto = st.ctx->restored;
+  st.out_parts = std::make_unique<part_files>(st.cfg->sink.path, output_part_prefix());
+  st.dead_parts = std::make_unique<part_files>(st.cfg->dead_letter_path, dead_letter_part_prefix());
   st.expected = 2 + st.cfg->parallelism * static_cast<uint32_t>(st.cfg->stages.size());
   return {
     [=](run_atom, source_actor source, sink_actor sink) {

@@ -19,7 +19,10 @@
 /// failed write is counted and logged, and the job goes on. After the
 /// source ended no barrier can be injected: the last checkpoint is the
 /// final one, F, taken when the sink has every subtask's end.
-/// Blocking: the store's synced writes run on its own thread (detached).
+/// Before writing checkpoint E it fsyncs the sink's sealed parts up to E
+/// (the sink seals them without fsync and goes on writing).
+/// Blocking: the fsyncs and the store's synced writes run on its own thread
+/// (detached).
 
 #include <memory>
 

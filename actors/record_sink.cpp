@@ -205,7 +205,9 @@ void write_chunk(sink_pointer self, uint32_t in_port, record_chunk& chunk) {
 bool seal_epoch(sink_pointer self) {
   auto& st = self->state;
   std::string error;
-  if (!st.out_parts->seal(error) || !st.dead_parts->seal(error)) {
+  // The coordinator fsyncs the parts on its own thread before the
+  // checkpoint completes: the sink goes on writing meanwhile.
+  if (!st.out_parts->seal(error, false) || !st.dead_parts->seal(error, false)) {
     fail(self, "sink: " + error);
     return false;
   }

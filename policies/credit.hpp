@@ -75,8 +75,10 @@ public:
   }
 
   /// The grant to send when the link opens: the whole capacity, less the
-  /// records restored from a checkpoint.
-  uint64_t initial_grant() const noexcept {
+  /// records held (restored from a checkpoint). Restored records that left
+  /// before the link opened are in it, not granted again later.
+  uint64_t initial_grant() noexcept {
+    to_grant_ = 0;
     return held_ >= capacity_ ? 0 : capacity_ - held_;
   }
 

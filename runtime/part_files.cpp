@@ -64,14 +64,15 @@ bool part_files::append(std::string_view line, std::string& error) {
     }
     std::setvbuf(open_, nullptr, _IOFBF, 1 << 20);
   }
-  if (std::fwrite(line.data(), 1, line.size(), open_) != line.size() || std::fputc('\n', open_) == EOF) {
+  // Only the sink's thread writes a part: no stdio locking per line.
+  if (fwrite_unlocked(line.data(), 1, line.size(), open_) != line.size() || putc_unlocked('\n', open_) == EOF) {
     error = failed("writing", pending_path(open_epoch_));
     return false;
   }
   return true;
 }
 
-bool part_files::seal(std::string& error) {
+bool part_files::seal(std::string& error, bool sync) {
   if (!begun_) {
     error = "no part is open";
     return false;
@@ -79,7 +80,7 @@ bool part_files::seal(std::string& error) {
   begun_ = false;
   if (open_ == nullptr)
     return true; // no line: no file
-  bool ok = std::fflush(open_) == 0 && ::fsync(::fileno(open_)) == 0;
+  bool ok = std::fflush(open_) == 0 && (!sync || ::fsync(::fileno(open_)) == 0);
   ok = std::fclose(open_) == 0 && ok;
   open_ = nullptr;
   if (!ok) {
@@ -87,6 +88,22 @@ bool part_files::seal(std::string& error) {
     return false;
   }
   return true;
+}
+
+bool part_files::sync(uint64_t epoch, std::string& error) const {
+  auto path = pending_path(epoch);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return true; // no line in that epoch
+    error = failed("cannot sync", path);
+    return false;
+  }
+  bool ok = ::fsync(fd) == 0;
+  if (!ok)
+    error = failed("cannot sync", path);
+  ::close(fd);
+  return ok;
 }
 
 bool part_files::publish(uint64_t epoch, std::string& error) {

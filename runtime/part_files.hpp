@@ -8,9 +8,11 @@
 /// writes through it when checkpoints are on.
 ///
 /// Life of a part: `begin(E)` opens it; `append` adds lines; `seal()` flushes
-/// and fsyncs it (the sink's pre-commit, when the barrier of E passes: the
-/// part then holds exactly the lines before the barrier); `publish(E)`
-/// renames it and fsyncs the directory (checkpoint E completed).
+/// and closes it (the sink's pre-commit, when the barrier of E passes: the
+/// part then holds exactly the lines before the barrier) and fsyncs it, or
+/// leaves that to `sync(E)` on another thread (the checkpoint coordinator's);
+/// `publish(E)` renames it and fsyncs the directory (checkpoint E
+/// completed).
 ///
 /// After a crash, `recover(completed)` settles the parts the last run left:
 /// sealed parts of epochs <= the latest completed checkpoint are published
@@ -40,8 +42,12 @@ public:
   /// Appends one line (a newline is added).
   bool append(std::string_view line, std::string& error);
 
-  /// Flushes and fsyncs the open part and closes it.
-  bool seal(std::string& error);
+  /// Flushes the open part and closes it; with `sync`, fsyncs it first.
+  /// Without, call `sync(epoch)` (from any thread) before publishing.
+  bool seal(std::string& error, bool sync = true);
+
+  /// Fsyncs the sealed part of `epoch` (none: nothing to do).
+  bool sync(uint64_t epoch, std::string& error) const;
 
   /// Makes the sealed part of `epoch` visible (rename, then fsync the
   /// directory). Publishing an epoch that is already visible is a no-op.
