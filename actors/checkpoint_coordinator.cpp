@@ -54,7 +54,7 @@ void abandon(coordinator_pointer self, const std::string& why) {
 
 /// Writes checkpoint `epoch` with `parts`; true when it is durable.
 bool write(coordinator_pointer self, uint64_t epoch, std::map<std::string, std::string> parts,
-           caf::actor_clock::time_point started) {
+           caf::actor_clock::time_point started, bool finished = false) {
   auto& st = self->state;
   std::string error;
   for (auto e = st.synced_upto + 1; e <= epoch; ++e)
@@ -74,8 +74,9 @@ bool write(coordinator_pointer self, uint64_t epoch, std::map<std::string, std::
     return false;
   }
   st.ctx->store->retain(st.cfg->checkpoint.retain);
-  // Calls of epochs up to this one are covered by it.
-  prune_call_log(st.ctx->call_log_dir, epoch);
+  // Calls of this run's epochs up to this one are covered by it; at the
+  // end, every run's are.
+  prune_call_log(st.ctx->call_log_dir, st.ctx->call_log_run, epoch, finished);
   st.counters->checkpoints_completed.fetch_add(1, std::memory_order_relaxed);
   st.counters->checkpoint_duration.record(self->clock().now() - started);
   spdlog::debug("job \"{}\": checkpoint {} completed in {:.1f} ms ({} parts)", st.cfg->name, epoch,
@@ -167,7 +168,7 @@ coordinator_actor::behavior_type coordinator_behavior(coordinator_pointer self,
       std::map<std::string, std::string> parts;
       parts[source_part_name()] = *st.ended;
       parts["finished"] = "";
-      if (!write(self, epoch, std::move(parts), self->clock().now()))
+      if (!write(self, epoch, std::move(parts), self->clock().now(), true))
         self->send(st.supervisor, fail_atom::value,
                    "checkpoint: the final checkpoint " + std::to_string(epoch) + " could not be written to "
                      + st.cfg->checkpoint.dir + ", so the last output part stays unpublished (see the log)");

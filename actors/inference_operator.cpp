@@ -79,6 +79,9 @@ struct link_state {
   /// records get call keys (for the log and the Idempotency-Key header).
   bool logged = false;
   bool keyed = false;
+  /// "name@model": a changed model behind the same name is not answered
+  /// from the log.
+  std::string call_key_model;
 };
 
 struct operator_state {
@@ -242,7 +245,7 @@ bool extract_inputs(operator_pointer self, held_record& h, work_item& item, std:
   }
   item.bytes = bytes;
   if (link.keyed) {
-    h.call_key = call_log_key(model.name, h.rec.id, values.data() + first, values.size() - first);
+    h.call_key = call_log_key(link.call_key_model, h.rec.id, values.data() + first, values.size() - first);
     item.call_key = fnv1a64(h.call_key);
   }
   // Output fields replace input fields of the same name (no duplicate keys);
@@ -704,9 +707,10 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
                   && (st.cfg.call_log == call_log_mode::all
                       || (st.cfg.call_log == call_log_mode::remote && is_http_provider(model)));
     link.keyed = st.cfg.checkpoints && (link.logged || is_http_provider(model));
+    link.call_key_model = model.name + "@" + model.model;
     if (link.logged && !st.log_writer)
       st.log_writer = std::make_unique<call_log_writer>(
-        st.cfg.checkpoints->call_log_dir, "stage-" + std::to_string(st.cfg.stage) + "-subtask-" + std::to_string(st.cfg.subtask));
+        st.cfg.checkpoints->call_log_dir, st.cfg.checkpoints->call_log_run, "stage-" + std::to_string(st.cfg.stage) + "-subtask-" + std::to_string(st.cfg.subtask));
     link.rng = std::make_unique<seeded_rng>(model.retry_seed * 1000003 + st.cfg.subtask * 7919 + st.cfg.stage);
     st.links.push_back(std::move(link));
     spawn_link_batcher(self, i);

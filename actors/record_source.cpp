@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cstdio>
 #include <cstring>
@@ -407,7 +408,9 @@ source_actor::behavior_type source_behavior(source_pointer self, source_settings
       if (st.pace) // as if the records before were on time: the first one due is due now
         if (auto offset = pace_offset(st))
           st.started = self->clock().now() - *offset;
-    } else if (::lseek(st.fd, static_cast<off_t>(at.bytes), SEEK_SET) != static_cast<off_t>(at.bytes)) {
+    } else if (struct stat info{}; ::fstat(st.fd, &info) != 0 || static_cast<uint64_t>(info.st_size) < at.bytes
+               || ::lseek(st.fd, static_cast<off_t>(at.bytes), SEEK_SET) != static_cast<off_t>(at.bytes)) {
+      errno = errno == 0 ? EINVAL : errno;
       problem = "source \"" + src.name + "\": cannot seek to byte " + std::to_string(at.bytes) + " of \""
                 + src.path + "\" (checkpoint " + std::to_string(st.checkpoints->restored)
                 + "; was the file replaced?): " + std::strerror(errno);

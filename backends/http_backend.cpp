@@ -42,13 +42,15 @@ httplib::Headers headers_of(const http_connection_settings& cfg) {
   return headers;
 }
 
-/// `base` plus "Idempotency-Key: key" when `key` is not empty.
-httplib::Headers with_idempotency_key(const httplib::Headers& base, const std::string& key) {
+/// `base`, or a copy in `scratch` with "Idempotency-Key: key" when `key` is
+/// not empty (no copy for jobs without checkpoints).
+const httplib::Headers& with_idempotency_key(const httplib::Headers& base, const std::string& key,
+                                             httplib::Headers& scratch) {
   if (key.empty())
     return base;
-  auto headers = base;
-  headers.emplace("Idempotency-Key", key);
-  return headers;
+  scratch = base;
+  scratch.emplace("Idempotency-Key", key);
+  return scratch;
 }
 
 http_answer answer_of(const http_connection_settings& cfg, const httplib::Result& r, const char* method,
@@ -82,6 +84,7 @@ call_result send_rows_alone(httplib::Client& client, const httplib::Headers& hea
   auto cols = res.names.size();
   res.values.resize(static_cast<size_t>(input.rows) * cols);
   res.row_errors.resize(input.rows);
+  httplib::Headers scratch;
   for (uint32_t row = 0; row < input.rows; ++row) {
     call_request one;
     one.names = input.names;
@@ -96,7 +99,7 @@ call_result send_rows_alone(httplib::Client& client, const httplib::Headers& hea
       auto sent = std::chrono::steady_clock::now();
       auto answer = answer_of(cfg,
                               client.Post(proto.path().c_str(),
-                                          with_idempotency_key(headers, row_idempotency_key(batch_key, row)),
+                                          with_idempotency_key(headers, row_idempotency_key(batch_key, row), scratch),
                                           request.body, "application/json"),
                               "POST", proto.path(), sent);
       r = proto.decode(1, answer);
@@ -263,7 +266,8 @@ void http_backend::work(std::shared_ptr<pool> p) {
       continue;
     }
     auto sent = std::chrono::steady_clock::now();
-    auto r = client.Post(proto.path().c_str(), with_idempotency_key(headers, j.idempotency_key), j.request.body,
+    httplib::Headers scratch;
+    auto r = client.Post(proto.path().c_str(), with_idempotency_key(headers, j.idempotency_key, scratch), j.request.body,
                          "application/json");
     auto answer = answer_of(cfg, r, "POST", proto.path(), sent);
     auto res = proto.decode(j.request.rows, answer);

@@ -5,16 +5,22 @@
 // run (start-up and the final checkpoint included).
 //
 // Workloads:
-// - http: one http-json stage against a fast reference server on loopback
-//   (8 slots, 0.2 ms + 0.01 ms per record, batches up to 64), P=2: the
+// - http: one http-json stage against the reference server of the goodput
+//   bench (k=4 slots, a batch of b takes 5 ms + 0.2 ms x b, batches up to
+//   64: a limit of 14,382 records/s), P=2, all records offered at once: the
 //   call log records every result ("remote", the default).
+// - http-fast: the same against a server that answers in 0.2 ms + 0.01 ms x
+//   b with 8 slots, in this process: CPU-bound on 2 cores (client, server
+//   and runtime share them), so every per-record cost of checkpointing
+//   shows; the worst case for a remote model.
 // - in-process: two in-process stages (keyword classifier, hash embedder),
 //   P=2, as fast as the pipeline goes: the worst case for checkpoints (no
 //   model time to hide them). The call log's default skips in-process
 //   models; "in-process+log" logs them too ("all"), to show that cost.
 //
 //   bench/run checkpoint [--repeat R] [--records N] [--http-records N]
-//                        [--interval 1s] [--only http|in-process]
+//                        [--slow-records N] [--interval 1s]
+//                        [--only http|http-fast|in-process]
 //
 // Prints one RESULT line per workload: median records/s of each mode and
 // the ratio checkpointed / plain (target >= 0.9).
@@ -74,13 +80,14 @@ double run_once(const job_config& cfg, const model_registry& models, uint64_t re
 int main(int argc, char** argv) {
   CLI::App app{"checkpoint_bench: throughput with checkpoints every second vs none"};
   int repeat = 3;
-  uint64_t records = 1000000, http_records = 300000;
+  uint64_t records = 1000000, http_records = 300000, slow_records = 100000;
   std::string interval_text = "1s", only;
   app.add_option("--repeat", repeat, "Runs of each mode, interleaved (median reported)");
   app.add_option("--records", records, "Records of the in-process workload");
-  app.add_option("--http-records", http_records, "Records of the http workload");
+  app.add_option("--http-records", http_records, "Records of the http-fast workload");
+  app.add_option("--slow-records", slow_records, "Records of the http workload (about 14k/s)");
   app.add_option("--interval", interval_text, "checkpoint.interval");
-  app.add_option("--only", only, "http or in-process");
+  app.add_option("--only", only, "a workload name (prefix): http, http-fast, in-process");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
   std::chrono::nanoseconds interval{};
@@ -91,10 +98,11 @@ int main(int argc, char** argv) {
   auto models = model_registry::with_builtins();
   test::temp_dir dir;
 
-  reference_server server{bench::sim_server(8, 0.2, 0.01)};
+  reference_server server{bench::sim_server(4, 5, 0.2)}, fast{bench::sim_server(8, 0.2, 0.01)};
   std::string error;
   int port = server.start(error);
-  if (port < 0) {
+  int fast_port = port < 0 ? -1 : fast.start(error);
+  if (port < 0 || fast_port < 0) {
     std::fprintf(stderr, "checkpoint_bench: reference server: %s\n", error.c_str());
     return 1;
   }
@@ -111,16 +119,19 @@ int main(int argc, char** argv) {
   };
   const char* tmpl = R"({"id":"${i}","text":"${pick:great product|terrible service|it was ok|love it}"})";
   std::vector<workload> loads;
-  loads.push_back({"http", [&](const std::string& d, bool on) {
-                     batch_config batch;
-                     batch.max_size = 64;
-                     job_builder b{"bench-http"};
-                     b.parallelism(2).source_generator(http_records, tmpl);
-                     b.model(bench::remote_model({"http://127.0.0.1:" + std::to_string(port)}, batch, 8)).stage("m");
-                     checkpointing(b, d, on, call_log_mode::remote);
-                     return b.build(models);
-                   },
-                   http_records});
+  auto http = [&](int at, uint32_t concurrency, uint64_t n) {
+    return [&, at, concurrency, n](const std::string& d, bool on) {
+      batch_config batch;
+      batch.max_size = 64;
+      job_builder b{"bench-http"};
+      b.parallelism(2).source_generator(n, tmpl);
+      b.model(bench::remote_model({"http://127.0.0.1:" + std::to_string(at)}, batch, concurrency)).stage("m");
+      checkpointing(b, d, on, call_log_mode::remote);
+      return b.build(models);
+    };
+  };
+  loads.push_back({"http", http(port, 4, slow_records), slow_records});
+  loads.push_back({"http-fast", http(fast_port, 8, http_records), http_records});
   auto in_process = [&](call_log_mode log) {
     return [&, log](const std::string& d, bool on) {
       job_builder b{"bench-in-process"};
@@ -164,5 +175,6 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   server.stop();
+  fast.stop();
   return 0;
 }

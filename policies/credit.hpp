@@ -19,7 +19,8 @@ namespace sinfer {
 /// every trickle makes many tiny messages (a wake-up each: measured 4x
 /// slower end to end). So a producer starts a new chunk only when
 /// `may_start_chunk()`: it holds a quarter of the consumer's capacity (the
-/// first grant), at most `max_chunk`. Once started, a chunk may use every
+/// most credit it ever held: the first grant, or more when a consumer
+/// restored from a checkpoint granted less at first), at most `max_chunk`. Once started, a chunk may use every
 /// credit left. This cannot deadlock: once the consumer has emptied and its
 /// grants have arrived, the producer holds the whole capacity, which is at
 /// least the threshold.
@@ -29,12 +30,11 @@ public:
   explicit send_credit(uint64_t max_chunk = 256) noexcept : max_chunk_(max_chunk) {
   }
 
-  /// Called when the consumer grants `n` more records. The first grant is
-  /// taken as the consumer's capacity.
+  /// Called when the consumer grants `n` more records. The most credit
+  /// held at once is taken as the consumer's capacity.
   void grant(uint64_t n) noexcept {
-    if (threshold_ == 0)
-      threshold_ = std::max<uint64_t>(1, std::min(max_chunk_, n / 4));
     available_ += n;
+    threshold_ = std::max(threshold_, std::max<uint64_t>(1, std::min(max_chunk_, available_ / 4)));
   }
 
   /// Whether enough credit is there to start a new chunk (see above).

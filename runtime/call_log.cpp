@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <dirent.h>
@@ -32,47 +33,71 @@ uint32_t crc_of(const char* data, size_t n, uint32_t crc = 0) {
   return static_cast<uint32_t>(crc32(crc, reinterpret_cast<const Bytef*>(data), static_cast<uInt>(n)));
 }
 
-/// "calls-<12 digits>-WRITER.log" -> the epoch; false for other names.
-bool epoch_of(const std::string& name, uint64_t& epoch) {
+/// "calls-RUN-<12 digits>-WRITER.log" -> its run and epoch; false for
+/// other names.
+bool parse_name(const std::string& name, std::string& run, uint64_t& epoch) {
   const std::string head = "calls-", tail = ".log";
-  if (name.size() < head.size() + 13 + tail.size() || name.compare(0, head.size(), head) != 0
-      || name.compare(name.size() - tail.size(), tail.size(), tail) != 0 || name[head.size() + 12] != '-')
+  if (name.size() < head.size() + tail.size() || name.compare(0, head.size(), head) != 0
+      || name.compare(name.size() - tail.size(), tail.size(), tail) != 0)
     return false;
-  auto digits = name.substr(head.size(), 12);
+  auto dash = name.find('-', head.size());
+  if (dash == std::string::npos || name.size() < dash + 1 + 13 + tail.size() || name[dash + 13] != '-')
+    return false;
+  auto digits = name.substr(dash + 1, 12);
   if (digits.find_first_not_of("0123456789") != std::string::npos)
     return false;
+  run = name.substr(head.size(), dash - head.size());
   epoch = std::strtoull(digits.c_str(), nullptr, 10);
   return true;
 }
 
+/// Calls f(run, epoch, path) for every call log file, oldest run first
+/// (run names start with the wall-clock time), then by epoch.
 template <class F>
 bool for_each_file(const std::string& dir, F f) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr)
     return false;
-  std::vector<std::pair<uint64_t, std::string>> files;
+  struct file {
+    std::string run;
+    uint64_t epoch;
+    std::string name;
+  };
+  std::vector<file> files;
   while (auto* e = ::readdir(d)) {
-    uint64_t epoch = 0;
-    if (epoch_of(e->d_name, epoch))
-      files.emplace_back(epoch, e->d_name);
+    file fi;
+    fi.name = e->d_name;
+    if (parse_name(fi.name, fi.run, fi.epoch))
+      files.push_back(std::move(fi));
   }
   ::closedir(d);
-  std::sort(files.begin(), files.end());
-  for (auto& file : files)
-    f(file.first, dir + "/" + file.second);
+  std::sort(files.begin(), files.end(), [](const file& a, const file& b) {
+    if (a.run.size() != b.run.size())
+      return a.run.size() < b.run.size();
+    return a.run != b.run ? a.run < b.run : a.epoch != b.epoch ? a.epoch < b.epoch : a.name < b.name;
+  });
+  for (auto& fi : files)
+    f(fi.run, fi.epoch, dir + "/" + fi.name);
   return true;
 }
 
 } // namespace
 
-std::string call_log_path(const std::string& dir, uint64_t epoch, const std::string& writer) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%012llu", static_cast<unsigned long long>(epoch));
-  return dir + "/calls-" + buf + "-" + writer + ".log";
+std::string new_call_log_run() {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count();
+  return "r" + std::to_string(us) + "p" + std::to_string(::getpid());
 }
 
-call_log_writer::call_log_writer(std::string dir, std::string writer)
-  : dir_(std::move(dir)), writer_(std::move(writer)) {
+std::string call_log_path(const std::string& dir, const std::string& run, uint64_t epoch, const std::string& writer) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%012llu", static_cast<unsigned long long>(epoch));
+  return dir + "/calls-" + run + "-" + buf + "-" + writer + ".log";
+}
+
+call_log_writer::call_log_writer(std::string dir, std::string run, std::string writer)
+  : dir_(std::move(dir)), run_(std::move(run)), writer_(std::move(writer)) {
 }
 
 call_log_writer::~call_log_writer() {
@@ -85,7 +110,7 @@ bool call_log_writer::append(uint64_t epoch, const std::vector<std::pair<std::st
   if (fd_ < 0 || epoch != epoch_) {
     if (fd_ >= 0)
       ::close(fd_);
-    auto path = call_log_path(dir_, epoch, writer_);
+    auto path = call_log_path(dir_, run_, epoch, writer_);
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd_ < 0) {
       error = "call log: cannot write \"" + path + "\": " + std::strerror(errno);
@@ -108,24 +133,22 @@ bool call_log_writer::append(uint64_t epoch, const std::vector<std::pair<std::st
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      error = "call log: writing \"" + call_log_path(dir_, epoch_, writer_) + "\": " + std::strerror(errno);
+      error = "call log: writing \"" + call_log_path(dir_, run_, epoch_, writer_) + "\": " + std::strerror(errno);
       return false;
     }
     p += n;
     left -= static_cast<size_t>(n);
   }
   if (sync && ::fdatasync(fd_) != 0) {
-    error = "call log: syncing \"" + call_log_path(dir_, epoch_, writer_) + "\": " + std::strerror(errno);
+    error = "call log: syncing \"" + call_log_path(dir_, run_, epoch_, writer_) + "\": " + std::strerror(errno);
     return false;
   }
   return true;
 }
 
-bool read_call_log(const std::string& dir, uint64_t after, std::unordered_map<std::string, std::string>& out,
+bool read_call_log(const std::string& dir, std::unordered_map<std::string, std::string>& out,
                    std::vector<std::string>& notes, std::string& error) {
-  bool ok = for_each_file(dir, [&](uint64_t epoch, const std::string& path) {
-    if (epoch <= after)
-      return;
+  bool ok = for_each_file(dir, [&](const std::string&, uint64_t, const std::string& path) {
     std::string bytes;
     if (!config_reading::read_text_file(path, bytes)) {
       notes.push_back("call log: cannot read \"" + path + "\": " + std::strerror(errno) + "; its calls will be made again");
@@ -152,10 +175,11 @@ bool read_call_log(const std::string& dir, uint64_t after, std::unordered_map<st
   return ok;
 }
 
-size_t prune_call_log(const std::string& dir, uint64_t upto) {
+size_t prune_call_log(const std::string& dir, const std::string& run, uint64_t upto, bool other_runs) {
   size_t removed = 0;
-  for_each_file(dir, [&](uint64_t epoch, const std::string& path) {
-    if (epoch <= upto && ::unlink(path.c_str()) == 0)
+  for_each_file(dir, [&](const std::string& of, uint64_t epoch, const std::string& path) {
+    bool mine = of == run;
+    if (((mine && epoch <= upto) || (!mine && other_runs)) && ::unlink(path.c_str()) == 0)
       ++removed;
   });
   return removed;

@@ -4,9 +4,10 @@
 /// a job restored after a crash answers those records from it instead of
 /// calling the model again. No CAF.
 ///
-/// Layout: append-only files `DIR/calls-EPOCH-WRITER.log`, one per writer
-/// (an operator: no locks between them) and epoch (the checkpoint whose
-/// barrier the writer has not passed yet). A record is [u32 key length][u32
+/// Layout: append-only files `DIR/calls-RUN-EPOCH-WRITER.log`, one per run
+/// (a process: a restarted job never appends to a file a killed one may
+/// have torn), writer (an operator: no locks between them) and epoch (the
+/// checkpoint whose barrier the writer has not passed yet). A record is [u32 key length][u32
 /// value length][key][value][u32 CRC-32 of key and value], little-endian;
 /// one write() per batch of results. A process killed mid-write leaves at
 /// most a torn last record, which the reader drops (CRC). Without `sync`
@@ -19,8 +20,13 @@
 /// and compactions competing for the same cores): measured in the note of
 /// the commit that made this change.
 ///
-/// Pruning: when checkpoint E completes, every file of an epoch <= E is
-/// deleted (its results are in the checkpoint's snapshots or output).
+/// Pruning: when checkpoint E completes, the run's files of epochs <= E are
+/// deleted (their results are in the checkpoint's snapshots or output).
+/// Files of earlier runs are kept until the job ends: their epochs count
+/// from the checkpoint that run restored, not this run's, so a checkpoint of
+/// this run says nothing about which of their records are behind it. A
+/// restore reads every file there is (an entry a checkpoint covers is never
+/// asked for: its record is not read or held again).
 
 #include <cstdint>
 #include <string>
@@ -32,8 +38,9 @@ namespace sinfer {
 
 class call_log_writer {
 public:
-  /// Writes files of `writer` (letters, digits, '-') in `dir`.
-  call_log_writer(std::string dir, std::string writer);
+  /// Writes files of `run` (new_call_log_run) and `writer` (letters,
+  /// digits, '-') in `dir`.
+  call_log_writer(std::string dir, std::string run, std::string writer);
   ~call_log_writer();
   call_log_writer(const call_log_writer&) = delete;
   call_log_writer& operator=(const call_log_writer&) = delete;
@@ -44,22 +51,27 @@ public:
               std::string& error);
 
 private:
-  std::string dir_, writer_;
+  std::string dir_, run_, writer_;
   int fd_ = -1;
   uint64_t epoch_ = 0;
   std::string buffer_;
 };
 
-/// The path of the file of `writer` in `epoch`.
-std::string call_log_path(const std::string& dir, uint64_t epoch, const std::string& writer);
+/// A name for this process's files, unique among runs of a job: "r", the
+/// wall clock in microseconds, "p", the process id.
+std::string new_call_log_run();
 
-/// Every call logged in an epoch after `after`, key -> value (a key logged
-/// twice keeps the later value). Torn or damaged tails are skipped and
-/// noted in `notes`. False with `error` when the directory cannot be read.
-bool read_call_log(const std::string& dir, uint64_t after, std::unordered_map<std::string, std::string>& out,
+/// The path of the file of `run` and `writer` in `epoch`.
+std::string call_log_path(const std::string& dir, const std::string& run, uint64_t epoch, const std::string& writer);
+
+/// Every call logged, key -> value (a key logged twice keeps the value of
+/// the later file). Torn or damaged tails are skipped and noted in `notes`.
+/// False with `error` when the directory cannot be read.
+bool read_call_log(const std::string& dir, std::unordered_map<std::string, std::string>& out,
                    std::vector<std::string>& notes, std::string& error);
 
-/// Deletes the files of every epoch <= `upto`; returns how many.
-size_t prune_call_log(const std::string& dir, uint64_t upto);
+/// Deletes the files of `run` of every epoch <= `upto`, and with
+/// `other_runs` every file of other runs too; returns how many.
+size_t prune_call_log(const std::string& dir, const std::string& run, uint64_t upto, bool other_runs = false);
 
 } // namespace sinfer

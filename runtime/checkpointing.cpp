@@ -186,9 +186,9 @@ std::shared_ptr<checkpoint_context> open_checkpoints(const job_config& cfg, cons
   ctx->call_log_dir = ck.dir + "/calls";
   if (!make_dir(ctx->call_log_dir, "checkpoint.dir", error))
     return nullptr;
-  prune_call_log(ctx->call_log_dir, ctx->restored);
+  ctx->call_log_run = new_call_log_run();
   auto replay = std::make_shared<std::unordered_map<std::string, std::string>>();
-  if (ck.call_log != call_log_mode::off && !read_call_log(ctx->call_log_dir, ctx->restored, *replay, notes, error))
+  if (ck.call_log != call_log_mode::off && !read_call_log(ctx->call_log_dir, *replay, notes, error))
     return nullptr;
   if (!replay->empty())
     notes.push_back("the call log holds " + std::to_string(replay->size())

@@ -31,8 +31,10 @@ inline const char* dead_letter_part_prefix() noexcept {
 
 struct checkpoint_context {
   std::shared_ptr<state_store> store;
-  /// Where the call log's files go (checkpoint.dir/calls).
+  /// Where the call log's files go (checkpoint.dir/calls), and this run's
+  /// name in them (new_call_log_run).
   std::string call_log_dir;
+  std::string call_log_run;
   /// The job's shape (job_fingerprint), written into every checkpoint.
   std::string fingerprint;
   /// The checkpoint this run resumes from; 0: a fresh start. New

@@ -114,7 +114,9 @@ bool part_files::publish(uint64_t epoch, std::string& error) {
     error = failed("cannot publish", from);
     return false;
   }
-  return sync_dir(error);
+  // No directory fsync here (the sink's thread): after a machine crash that
+  // lost the rename, recover() renames the sealed part again.
+  return true;
 }
 
 bool part_files::sync_dir(std::string& error) const {

@@ -11,8 +11,8 @@
 /// and closes it (the sink's pre-commit, when the barrier of E passes: the
 /// part then holds exactly the lines before the barrier) and fsyncs it, or
 /// leaves that to `sync(E)` on another thread (the checkpoint coordinator's);
-/// `publish(E)` renames it and fsyncs the directory (checkpoint E
-/// completed).
+/// `publish(E)` renames it (checkpoint E completed; the directory is not
+/// fsynced: a rename a machine crash lost is redone by `recover`).
 ///
 /// After a crash, `recover(completed)` settles the parts the last run left:
 /// sealed parts of epochs <= the latest completed checkpoint are published
@@ -49,8 +49,8 @@ public:
   /// Fsyncs the sealed part of `epoch` (none: nothing to do).
   bool sync(uint64_t epoch, std::string& error) const;
 
-  /// Makes the sealed part of `epoch` visible (rename, then fsync the
-  /// directory). Publishing an epoch that is already visible is a no-op.
+  /// Makes the sealed part of `epoch` visible (rename). Publishing an epoch
+  /// that is already visible, or had no line, is a no-op.
   bool publish(uint64_t epoch, std::string& error);
 
   /// Settles what a previous run left (see above), and deletes visible

@@ -1,5 +1,6 @@
 #include "runtime/snapshot_codec.hpp"
 
+#include <charconv>
 #include <cstdio>
 
 namespace sinfer {
@@ -175,11 +176,23 @@ std::string call_log_key(std::string_view model, const record_id& id, const std:
     h = fnv1a64(inputs[i], h);
     h = fnv1a64(std::string_view{"\x1f", 1}, h); // a separator: ("ab","c") differs from ("a","bc")
   }
+  // model/source/partition/offset/hash: to_chars, not snprintf (this runs
+  // for every record of a logged model).
   char buf[96];
-  std::snprintf(buf, sizeof buf, "/%u/%u/%llu/%016llx", id.source, id.partition,
-                static_cast<unsigned long long>(id.offset), static_cast<unsigned long long>(h));
-  std::string key{model};
-  key += buf;
+  char* p = buf;
+  char* end = buf + sizeof buf;
+  for (uint64_t part : {uint64_t{id.source}, uint64_t{id.partition}, id.offset}) {
+    *p++ = '/';
+    p = std::to_chars(p, end, part).ptr;
+  }
+  *p++ = '/';
+  static constexpr char digits[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i)
+    *p++ = digits[(h >> (4 * i)) & 15];
+  std::string key;
+  key.reserve(model.size() + static_cast<size_t>(p - buf));
+  key.append(model.data(), model.size());
+  key.append(buf, static_cast<size_t>(p - buf));
   return key;
 }
 

@@ -28,17 +28,12 @@ namespace {
 /// `pending` counts hidden pending parts.
 std::vector<std::string> part_lines(const std::string& dir, const std::string& prefix, size_t* pending = nullptr) {
   std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (auto* e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (name.rfind(prefix + "-", 0) == 0 && name.size() > 6 && name.substr(name.size() - 6) == ".jsonl")
-        names.push_back(name);
-      if (pending != nullptr && name.rfind("." + prefix + "-", 0) == 0)
-        ++*pending;
-    }
-    ::closedir(d);
+  for (auto& name : list_dir(dir)) {
+    if (name.rfind(prefix + "-", 0) == 0 && name.size() > 6 && name.substr(name.size() - 6) == ".jsonl")
+      names.push_back(name);
+    if (pending != nullptr && name.rfind("." + prefix + "-", 0) == 0)
+      ++*pending;
   }
-  std::sort(names.begin(), names.end());
   std::vector<std::string> lines;
   for (auto& n : names)
     for (auto& l : read_lines(dir + "/" + n))
@@ -275,6 +270,14 @@ TEST_CASE("checkpointed job: exactly-once parts, then a rerun resumes after the 
   CHECK(id_counts(part_lines(dir.file("out"), "part")).size() == 3500);
   CHECK(part_lines(dir.file("out"), "part").size() == 3500);
 
+  // The input replaced by a shorter file: the restored position is past its
+  // end, a clear error rather than a silent end.
+  write_file(dir.file("in.jsonl"), review_lines(0, 10));
+  report = run_job(wider, models, {});
+  CHECK_FALSE(report.ok);
+  CHECK(report.reason.find("cannot seek to byte") != std::string::npos);
+  CHECK(report.reason.find("was the file replaced?") != std::string::npos);
+
   // An unknown --from-checkpoint lists the ones there are.
   run_options unknown;
   unknown.restore.from = 999999;
@@ -316,13 +319,13 @@ TEST_CASE("restore: the source goes on from its position, held records come back
     REQUIRE(store->write_checkpoint(c, error));
     // Line 9's call completed after the checkpoint: the log holds its result.
     std::string input[] = {R"("terrible service")"};
-    call_log_writer log{cfg.checkpoint.dir + "/calls", "stage-0-subtask-0"};
+    call_log_writer log{cfg.checkpoint.dir + "/calls", "r1p1", "stage-0-subtask-0"};
     ::mkdir((cfg.checkpoint.dir + "/calls").c_str(), 0755);
-    REQUIRE(log.append(5, {{call_log_key("sentiment", record_id{0, 0, 9}, input, 1),
+    REQUIRE(log.append(5, {{call_log_key("sentiment@keyword-classifier", record_id{0, 0, 9}, input, 1),
                             encode_outputs(std::vector<std::string>{R"("from-the-log")"})}},
                        false, error));
-    // A call in an epoch the checkpoint covers is pruned.
-    REQUIRE(log.append(4, {{"sentiment/0/0/11/0000000000000000", encode_outputs({"1"})}}, false, error));
+    // An entry of a record the checkpoint covers is never asked for.
+    REQUIRE(log.append(4, {{"sentiment/0/0/3/0000000000000000", encode_outputs({"1"})}}, false, error));
     // A torn checkpoint after it (its manifest never written) is skipped.
     checkpoint_data torn = c;
     torn.id = 6;
@@ -333,7 +336,7 @@ TEST_CASE("restore: the source goes on from its position, held records come back
     auto ctx = open_checkpoints(cfg, {}, notes, error);
     REQUIRE_MESSAGE(ctx, error);
     CHECK(ctx->restored == 4);
-    CHECK(ctx->replay->size() == 1);
+    CHECK(ctx->replay->size() == 2);
   }
   std::string all_notes;
   for (auto& n : notes)

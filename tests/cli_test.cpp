@@ -269,3 +269,47 @@ TEST_CASE("sinfer run: SIGTERM (or SIGINT) stops the source, drains what is in f
   CHECK(r.err.find(std::to_string(lines.size()) + " in, " + std::to_string(lines.size()) + " out")
         != std::string::npos);
 }
+
+TEST_CASE("sinfer run with checkpoints: parts, resume, --fresh, and flags without checkpoints") {
+  temp_dir dir;
+  write_file(dir.file("job.json"), R"({
+    "job": {"name": "ck", "parallelism": 2},
+    "source": {"type": "generator", "count": 300},
+    "models": {"m": {"model": "keyword-classifier", "input": {"text": "text"}, "output": {"label": "label"}}},
+    "stages": ["m"],
+    "sink": {"type": "jsonl", "path": "out"},
+    "dead-letter": {"path": "dead"},
+    "checkpoint": {"dir": "ckpt", "interval": "10ms"}
+  })");
+  auto count_lines = [&] {
+    size_t n = 0;
+    for (auto& name : list_dir(dir.file("out")))
+      if (name.rfind("part-", 0) == 0)
+        n += read_lines(dir.file("out") + "/" + name).size();
+    return n;
+  };
+  auto r = run_in(dir, sinfer_bin + " run job.json");
+  CHECK_MESSAGE(r.code == 0, r.err);
+  CHECK(r.err.find("300 in, 300 out") != std::string::npos);
+  CHECK(r.err.find("checkpoints: ") != std::string::npos);
+  CHECK(count_lines() == 300u);
+  // Again: it resumes after the end and reads nothing.
+  r = run_in(dir, sinfer_bin + " run job.json");
+  CHECK_MESSAGE(r.code == 0, r.err);
+  CHECK(r.err.find("resuming from checkpoint") != std::string::npos);
+  CHECK(r.err.find("0 in, 0 out") != std::string::npos);
+  CHECK(count_lines() == 300u);
+  // --fresh: over again, the output replaced, not appended to.
+  r = run_in(dir, sinfer_bin + " run --fresh job.json");
+  CHECK_MESSAGE(r.code == 0, r.err);
+  CHECK(r.err.find("300 in, 300 out") != std::string::npos);
+  CHECK(count_lines() == 300u);
+  // Usage and meaning errors.
+  r = run_in(dir, sinfer_bin + " run --fresh --from-checkpoint 1 job.json");
+  CHECK(r.code == 2);
+  write_file(dir.file("plain.json"), replace_all(read_file(dir.file("job.json")), R"(,
+    "checkpoint": {"dir": "ckpt", "interval": "10ms"})", ""));
+  r = run_in(dir, sinfer_bin + " run --fresh plain.json");
+  CHECK(r.code == 1);
+  CHECK(r.err.find("--fresh needs checkpoints: the job has no checkpoint.dir") != std::string::npos);
+}

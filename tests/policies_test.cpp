@@ -57,6 +57,16 @@ TEST_CASE("send_credit: a new chunk needs a quarter of the capacity, at most max
   CHECK_FALSE(c.may_start_chunk());
   c.grant(54);
   CHECK(c.may_start_chunk());
+  // A consumer restored from a checkpoint first grants less than its
+  // capacity (it holds restored records): the threshold grows once the
+  // producer holds more, so chunks are not small for the rest of the run.
+  send_credit restored{256};
+  restored.grant(8); // capacity 256, 248 restored records held
+  CHECK(restored.may_start_chunk()); // threshold 2 for now
+  CHECK(restored.take(8));
+  restored.grant(248); // the restored records left
+  CHECK(restored.take(193));
+  CHECK_FALSE(restored.may_start_chunk()); // threshold 64: 63 left
 }
 
 TEST_CASE("receive_credit: grants back what left, flags overruns") {

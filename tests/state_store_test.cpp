@@ -105,11 +105,12 @@ TEST_CASE("state store: retain keeps the newest checkpoints and drops torn lefto
   CHECK(store->checkpoint_ids() == std::vector<uint64_t>{6});
 }
 
-TEST_CASE("call log: appends read back by epoch, torn tails are dropped, whole epochs are pruned") {
+TEST_CASE("call log: every run's files read back, torn tails dropped, a run prunes only its own epochs") {
   test::temp_dir dir;
   std::string error;
+  const std::string run1 = "r100p1", run2 = "r200p2";
   {
-    call_log_writer a{dir.path(), "stage-0-subtask-0"}, b{dir.path(), "stage-0-subtask-1"};
+    call_log_writer a{dir.path(), run1, "stage-0-subtask-0"}, b{dir.path(), run1, "stage-0-subtask-1"};
     REQUIRE(a.append(1, {{"m/0/0/1/h", "one"}}, false, error));
     REQUIRE(a.append(2, {{"m/0/0/2/h", "two"}, {"m/0/0/3/h", ""}}, false, error));
     REQUIRE(b.append(2, {{"m/0/0/4/h", "four"}}, true, error));
@@ -117,41 +118,53 @@ TEST_CASE("call log: appends read back by epoch, torn tails are dropped, whole e
   }
   std::unordered_map<std::string, std::string> calls;
   std::vector<std::string> notes;
-  REQUIRE(read_call_log(dir.path(), 0, calls, notes, error));
+  REQUIRE(read_call_log(dir.path(), calls, notes, error));
   CHECK(calls.size() == 4);
   CHECK(calls["m/0/0/1/h"] == "one");
   CHECK(calls["m/0/0/2/h"] == "two again"); // the later epoch wins
   CHECK(calls["m/0/0/3/h"].empty());
   CHECK(notes.empty());
-  calls.clear();
-  REQUIRE(read_call_log(dir.path(), 1, calls, notes, error)); // after checkpoint 1
-  CHECK(calls.count("m/0/0/1/h") == 0);
-  CHECK(calls.size() == 3);
 
   // A process killed mid-write: the last record is cut short, or damaged.
+  auto path = call_log_path(dir.path(), run1, 2, "stage-0-subtask-0");
+  auto bytes = test::read_file(path);
   for (auto cut : {3, 20}) {
     CAPTURE(cut);
-    auto path = call_log_path(dir.path(), 2, "stage-0-subtask-0");
-    auto bytes = test::read_file(path);
-    test::write_file(path + ".orig", bytes);
     test::write_file(path, cut == 3 ? bytes.substr(0, bytes.size() - 3) : bytes.substr(0, bytes.size() - 20) + std::string(20, 'x'));
     calls.clear();
     notes.clear();
-    REQUIRE(read_call_log(dir.path(), 1, calls, notes, error));
+    REQUIRE(read_call_log(dir.path(), calls, notes, error));
     CHECK(calls.count("m/0/0/2/h") == 1); // from epoch 3
     CHECK(calls.count("m/0/0/3/h") == 0); // the torn record
     REQUIRE(notes.size() == 1);
     CHECK(notes[0].find("torn or damaged") != std::string::npos);
-    test::write_file(path, bytes);
-    std::remove((path + ".orig").c_str());
   }
-
-  CHECK(prune_call_log(dir.path(), 2) == 3);
+  // The next run never appends after the tear: it writes its own files.
+  {
+    call_log_writer a{dir.path(), run2, "stage-0-subtask-0"};
+    REQUIRE(a.append(2, {{"m/0/0/5/h", "five"}}, false, error));
+  }
   calls.clear();
-  REQUIRE(read_call_log(dir.path(), 0, calls, notes, error));
-  CHECK(calls.size() == 1);
-  CHECK_FALSE(read_call_log("/proc/sinfer-no-such-dir", 0, calls, notes, error));
+  REQUIRE(read_call_log(dir.path(), calls, notes, error));
+  CHECK(calls["m/0/0/5/h"] == "five");
+
+  // Run 2's checkpoint 3 completes: its own epochs <= 3 go; run 1's files
+  // stay (run 1 numbered its epochs from another restore: a checkpoint of
+  // run 2 does not cover them), until the job ends.
+  CHECK(prune_call_log(dir.path(), run2, 3) == 1);
+  calls.clear();
+  REQUIRE(read_call_log(dir.path(), calls, notes, error));
+  CHECK(calls.size() == 3); // run 1's keys 1, 2 and 4 (3 was torn)
+  CHECK(calls.count("m/0/0/5/h") == 0);
+  CHECK(prune_call_log(dir.path(), run2, 9, true) == 4); // the job ended: run 1's four files
+  CHECK(test::list_dir(dir.path()).empty());
+  CHECK_FALSE(read_call_log("/proc/sinfer-no-such-dir", calls, notes, error));
   CHECK(error.find("call log: cannot read the directory \"/proc/sinfer-no-such-dir\"") == 0);
+  // Run names sort by start time and differ between processes.
+  auto r = new_call_log_run();
+  CHECK(r.rfind("r", 0) == 0);
+  CHECK(r.find('p') != std::string::npos);
+  CHECK(r.find('-') == std::string::npos);
 }
 
 TEST_CASE("state store: a directory that cannot hold a store is a clear error") {

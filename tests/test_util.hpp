@@ -2,6 +2,9 @@
 // Helpers shared by the test files: temp dirs, files as lines, JSON fields.
 
 #include <cstdlib>
+#include <dirent.h>
+
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -72,6 +75,22 @@ inline std::string read_file(const std::string& path) {
   std::ostringstream os;
   os << in.rdbuf();
   return os.str();
+}
+
+/// The names in directory `dir` (not "." and ".."), sorted; empty when it
+/// cannot be read.
+inline std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (auto* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..")
+        names.push_back(name);
+    }
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 inline std::vector<std::string> read_lines(const std::string& path) {
