@@ -267,8 +267,13 @@ void take_failure_action(operator_pointer self, uint64_t ticket, held_record& h,
 void complete(operator_pointer self, uint64_t ticket, held_record& h);
 void write_outputs(operator_pointer self, held_record& h, const link_state& link, const std::string* values);
 
+/// A call log entry that says the model's calls for the record failed for
+/// good (after its attempts, or timeout.total), with why: replayed as that
+/// failure, so a restore does not spend the attempts again.
+constexpr char failed_entry = '\x02';
+
 /// The call log answers `h` (its call completed before a crash): true when
-/// its outputs are written from it.
+/// its outputs are written from it, or its failure is taken again.
 bool answer_from_log(operator_pointer self, uint64_t ticket, held_record& h) {
   auto& st = self->state;
   auto& replay = *st.cfg.checkpoints->replay;
@@ -277,6 +282,12 @@ bool answer_from_log(operator_pointer self, uint64_t ticket, held_record& h) {
     return false;
   std::string why;
   auto& link = st.links[h.link];
+  if (!found->second.empty() && found->second[0] == failed_entry) {
+    st.cfg.counters->calls_replayed.fetch_add(1, std::memory_order_relaxed);
+    h.att.phase = record_phase::done;
+    take_failure_action(self, ticket, h, found->second.substr(1), false);
+    return true;
+  }
   if (!decode_outputs(found->second, st.replayed_values, why) || st.replayed_values.size() != link.member_prefix.size()) {
     spdlog::warn("{}: the call log's entry for record offset {} is unusable ({}); calling the model", link.label,
                  h.rec.id.offset, why.empty() ? "another number of outputs" : why);
@@ -361,6 +372,8 @@ void take_failure_action(operator_pointer self, uint64_t ticket, held_record& h,
   auto& link = st.links[h.link];
   auto& model = *link.model;
   counters(self).failed.fetch_add(1, std::memory_order_relaxed);
+  if (link.logged && !input_problem && !h.call_key.empty())
+    st.log_batch.emplace_back(h.call_key, failed_entry + why);
   // A record that is not a JSON object cannot take outputs: it is a dead
   // letter whatever the action (or fails the job when that is the action).
   bool malformed = input_problem && (why.rfind("malformed JSON", 0) == 0 || why == "not a JSON object");
@@ -617,6 +630,7 @@ void restore(operator_pointer self) {
 
 /// After any change: send work, re-arm the timer, let records out.
 void settle(operator_pointer self) {
+  write_call_log(self); // before any result can leave
   drain_budget_waiting(self);
   send_work(self);
   compact_timers(self);
@@ -759,7 +773,6 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
       auto outputs = scored.items.empty() ? 0 : scored.values.size() / scored.items.size();
       for (size_t i = 0; i < scored.items.size(); ++i)
         on_scored(self, scored.items[i], scored.values.data() + i * outputs);
-      write_call_log(self);
       settle(self);
     },
     [=](tick_atom) {

@@ -324,6 +324,12 @@ TEST_CASE("restore: the source goes on from its position, held records come back
     REQUIRE(log.append(5, {{call_log_key("sentiment@keyword-classifier", record_id{0, 0, 9}, input, 1),
                             encode_outputs(std::vector<std::string>{R"("from-the-log")"})}},
                        false, error));
+    // Line 12's calls failed for good after the checkpoint: replayed as
+    // that failure (a dead letter), not tried again.
+    std::string input12[] = {R"("great product")"};
+    REQUIRE(log.append(5, {{call_log_key("sentiment@keyword-classifier", record_id{0, 0, 12}, input12, 1),
+                            std::string{"\x02"} + "server_error: HTTP 500 (after 4 attempts)"}},
+                       false, error));
     // An entry of a record the checkpoint covers is never asked for.
     REQUIRE(log.append(4, {{"sentiment/0/0/3/0000000000000000", encode_outputs({"1"})}}, false, error));
     // A torn checkpoint after it (its manifest never written) is skipped.
@@ -336,7 +342,7 @@ TEST_CASE("restore: the source goes on from its position, held records come back
     auto ctx = open_checkpoints(cfg, {}, notes, error);
     REQUIRE_MESSAGE(ctx, error);
     CHECK(ctx->restored == 4);
-    CHECK(ctx->replay->size() == 2);
+    CHECK(ctx->replay->size() == 3);
   }
   std::string all_notes;
   for (auto& n : notes)
@@ -349,18 +355,22 @@ TEST_CASE("restore: the source goes on from its position, held records come back
   auto report = run_job(cfg, models, opts);
   REQUIRE_MESSAGE(report.ok, report.reason);
   CHECK(opts.counters->restored_from.load() == 4);
-  CHECK(opts.counters->calls_replayed.load() == 1);
+  CHECK(opts.counters->calls_replayed.load() == 2);
+  auto dead = part_lines(dir.file("dead"), "dead");
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].find(R"("offset":12,)") != std::string::npos);
+  CHECK(dead[0].find("server_error: HTTP 500 (after 4 attempts)") != std::string::npos);
   auto lines = part_lines(dir.file("out"), "part");
-  // 9 and 10 from the checkpoint, then 11..20 read again.
-  REQUIRE(lines.size() == 12);
+  // 9 and 10 from the checkpoint, then 11..20 read again (12 dead-lettered).
+  REQUIRE(lines.size() == 11);
   CHECK(lines[0].find(R"("id":9,)") != std::string::npos);
   CHECK(lines[0].find(R"("sentiment":"from-the-log")") != std::string::npos);
   CHECK(lines[1].find(R"("sentiment":"from-the-checkpoint")") != std::string::npos);
   CHECK(lines[2].find(R"("id":11,)") != std::string::npos);
   CHECK(lines[2].find(R"("sentiment":"positive")") != std::string::npos); // "love it", scored by the model
-  CHECK(lines[11].find(R"("id":20,)") != std::string::npos);
+  CHECK(lines[10].find(R"("id":20,)") != std::string::npos);
   // The parts are numbered after the restored checkpoint.
-  CHECK(read_lines(dir.file("out") + "/part-000000000005.jsonl").size() == 12);
+  CHECK(read_lines(dir.file("out") + "/part-000000000005.jsonl").size() == 11);
 }
 
 TEST_CASE("torn and damaged checkpoints: the restore takes the newest one that verifies") {
