@@ -138,16 +138,7 @@ bool published_part(const std::string& name, const std::string& prefix) {
   return digits.size() == 12 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-struct scan_result {
-  uint64_t output_lines = 0;
-  uint64_t dead_lines = 0;
-  uint64_t duplicate_lines = 0;
-  uint64_t duplicate_ids = 0;
-  uint64_t missing = 0;
-  uint64_t unknown = 0;
-  uint64_t unlabelled = 0;
-  uint64_t pending_files = 0;
-  uint64_t part_files = 0;
+struct scan_result : output_counts {
   /// A few examples of what went wrong, for the report.
   std::vector<std::string> examples;
 };
@@ -390,15 +381,7 @@ crash_figures run_crash_test(const crash_options& o) {
   drain_server(server);
 
   auto scan = scan_output(f.dir, o.records);
-  f.output_lines = scan.output_lines;
-  f.dead_lines = scan.dead_lines;
-  f.duplicate_lines = scan.duplicate_lines;
-  f.duplicate_ids = scan.duplicate_ids;
-  f.missing = scan.missing;
-  f.unknown = scan.unknown;
-  f.unlabelled = scan.unlabelled;
-  f.pending_files = scan.pending_files;
-  f.part_files = scan.part_files;
+  static_cast<output_counts&>(f) = scan;
   auto st = server.stats();
   server.stop();
   f.server_records = st.records;

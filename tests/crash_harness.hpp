@@ -56,8 +56,8 @@ struct crash_options {
   bool verbose = false;
 };
 
-struct crash_figures {
-  uint64_t inputs = 0;
+/// What the output directories hold (scanned after every run, and at the end).
+struct output_counts {
   /// Lines in published part-*.jsonl files, and in dead-*.jsonl.
   uint64_t output_lines = 0;
   uint64_t dead_lines = 0;
@@ -74,6 +74,10 @@ struct crash_figures {
   /// counted as output).
   uint64_t pending_files = 0;
   uint64_t part_files = 0;
+};
+
+struct crash_figures : output_counts {
+  uint64_t inputs = 0;
 
   /// Runs started, kills made, runs that ended on their own before their
   /// kill (exit 0: the job was done), runs that failed (exit != 0, not
