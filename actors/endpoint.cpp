@@ -193,6 +193,7 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
       double ms = std::chrono::duration<double, std::milli>(latency).count();
       st.srtt_ms = st.srtt_ms == 0 ? ms : st.srtt_ms + (ms - st.srtt_ms) / 8;
       c.latency_ms.store(st.srtt_ms, std::memory_order_relaxed);
+      c.latency.record(latency);
     } else if (overload)
       st.limiter->on_drop(now);
     if (res.error.cls != error_class::fatal_record) {

@@ -803,8 +803,13 @@ config_result parse_job_config(std::string_view json, const std::string& file,
       c.require("dir", "the directory of the job's checkpoints and call log");
       c.finish();
     }
-    if (r.get("metrics", e))
-      r.error("metrics", "not supported by this build yet; remove the key");
+    if (r.sub_object("metrics", obj)) {
+      object_reader m{log, obj, "metrics"};
+      m.require("port", "the port of /metrics, /healthz and /readyz (0: any free port)");
+      m.integer("port", 0, 65535, cfg.metrics.port);
+      m.string("host", cfg.metrics.host);
+      m.finish();
+    }
   }
   if (log.lines.empty()) {
     cfg.file.clear(); // check_job_config prefixes with the file itself

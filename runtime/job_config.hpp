@@ -279,6 +279,16 @@ struct checkpoint_config {
   }
 };
 
+/// `metrics`: the observability endpoint (runtime/metrics_server.hpp).
+struct metrics_config {
+  /// `metrics.port`: where /metrics, /healthz and /readyz are served; 0:
+  /// any free port (logged); -1: off (no `metrics` key).
+  int port = -1;
+  /// `metrics.host`: the address to listen on. Default "127.0.0.1" (set
+  /// "0.0.0.0" for a scraper on another host).
+  std::string host = "127.0.0.1";
+};
+
 struct job_config {
   /// Where the config came from (for messages); empty when built in code.
   std::string file;
@@ -304,6 +314,7 @@ struct job_config {
   /// Default 1024.
   uint32_t sink_buffer = 1024;
   checkpoint_config checkpoint;
+  metrics_config metrics;
 };
 
 } // namespace sinfer

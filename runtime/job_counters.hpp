@@ -82,10 +82,18 @@ public:
     return std::chrono::nanoseconds{static_cast<int64_t>(lower_us(bucket_count) * 1000)};
   }
 
-private:
+  /// Latencies recorded in bucket `i` are below this bound (Prometheus's
+  /// "le" of the bucket); the last bucket also holds everything above.
+  static std::chrono::nanoseconds bucket_upper(size_t i) noexcept {
+    return std::chrono::nanoseconds{static_cast<int64_t>(lower_us(i + 1) * 1000)};
+  }
+
+  /// The bucket's midpoint (what a sum over buckets counts each latency as).
   static std::chrono::nanoseconds midpoint(size_t i) noexcept {
     return std::chrono::nanoseconds{static_cast<int64_t>((lower_us(i) + lower_us(i + 1)) * 500)};
   }
+
+private:
   static size_t index_of(uint64_t us) noexcept {
     if (us < (1u << sub_bits))
       return static_cast<size_t>(us);
@@ -163,8 +171,10 @@ struct endpoint_counters {
   /// Calls in flight now, and the most at once.
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> max_in_flight{0};
-  /// Smoothed latency of successful calls, ms (what the router reads).
+  /// Smoothed latency of successful calls, ms (what the router reads), and
+  /// every successful call's latency (from sending to the answer).
   std::atomic<double> latency_ms{0.0};
+  latency_histogram latency;
   /// The load probe's last reading (probe.type in-band: the estimate at the
   /// last slot grant; prometheus: the last answered scrape), -1 unknown:
   /// requests waiting at the server, executing, their mean queue time (ms)

@@ -12,6 +12,7 @@
 #include "actors/job_supervisor.hpp"
 #include "runtime/config_loader.hpp"
 #include "runtime/http_models.hpp"
+#include "runtime/metrics_server.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -100,6 +101,21 @@ job_report run_job(const job_config& unchecked, const model_registry& models, ru
   sup_opts.progress = options.progress;
   sup_opts.progress_interval = options.progress_interval;
   sup_opts.checkpoints = std::move(checkpoints);
+  std::unique_ptr<metrics_server> metrics;
+  if (cfg.metrics.port >= 0) {
+    metrics = std::make_unique<metrics_server>(shared_cfg, counters);
+    std::string error;
+    int port = metrics->start(cfg.metrics.host, cfg.metrics.port, error);
+    if (port < 0) {
+      job_report report;
+      report.reason = (cfg.file.empty() ? "" : cfg.file + ": ") + error;
+      return report;
+    }
+    spdlog::info("job \"{}\": metrics at http://{}:{}/metrics (/healthz, /readyz)", cfg.name, cfg.metrics.host, port);
+    if (options.on_metrics)
+      options.on_metrics(port);
+    metrics->set_ready(true);
+  }
   auto supervisor = spawn_job_supervisor(sys, shared_cfg, shared_models, sup_opts, counters);
   job_report report;
   caf::scoped_actor self{sys};
@@ -109,6 +125,8 @@ job_report run_job(const job_config& unchecked, const model_registry& models, ru
                report.ok = false;
                report.reason = "the job supervisor ended without a report: " + sys.render(err);
              });
+  if (metrics)
+    metrics->set_ready(false);
   return report;
 }
 

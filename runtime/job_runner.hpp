@@ -4,6 +4,7 @@
 /// actors/job_supervisor.hpp to run a job inside your own actor system).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,8 @@ struct run_options {
   /// checkpoint.dir set: which checkpoint to resume from (default: the
   /// latest completed one; `--fresh`, `--from-checkpoint ID`).
   restore_choice restore;
+  /// metrics.port set: called with the port once /metrics serves.
+  std::function<void(int port)> on_metrics;
 };
 
 /// What can only be checked on this machine, before anything starts: the

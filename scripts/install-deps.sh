@@ -3,7 +3,8 @@
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcaf-dev libcpp-httplib-dev libsimdjson-dev
-      libspdlog-dev doctest-dev libcli11-dev librocksdb-dev zlib1g-dev openssl ca-certificates chromium)
+      libspdlog-dev doctest-dev libcli11-dev librocksdb-dev zlib1g-dev openssl ca-certificates chromium
+      prometheus)  # prometheus: promtool checks the /metrics page in the metrics suite
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,214 @@
+// The observability endpoint: the Prometheus text of a job's counters (pure,
+// as tables), and /metrics, /healthz, /readyz of a running job, checked by
+// `promtool check metrics` (Debian package prometheus; the check is skipped
+// with a message only when promtool is not installed: CI installs it).
+
+#include <doctest/doctest.h>
+
+#include <httplib.h>
+
+#include <sys/wait.h>
+
+#include <future>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "runtime/config_loader.hpp"
+#include "runtime/job_builder.hpp"
+#include "runtime/job_runner.hpp"
+#include "runtime/metrics_text.hpp"
+#include "tests/test_util.hpp"
+
+using namespace sinfer;
+using namespace sinfer::test;
+
+namespace {
+
+/// The value of the sample line that starts with `series` ("name{labels}").
+std::optional<double> sample_of(const std::string& text, const std::string& series) {
+  auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos)
+    return std::nullopt;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+job_config small_job(const model_registry& models) {
+  return job_builder{"metrics-job"}
+    .parallelism(2)
+    .source_generator(400)
+    .model(model_spec{"sentiment", "keyword-classifier"}.input("text", "text").output("label", "label").batch_max_size(8))
+    .stage("sentiment")
+    .sink_jsonl("/dev/null")
+    .dead_letter("/dev/null")
+    .build(models);
+}
+
+/// Runs `promtool check metrics` on `text`: its exit code (-1: no promtool).
+int promtool_check(const temp_dir& dir, const std::string& text, std::string& output) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0)
+    return -1;
+  write_file(dir.file("metrics.txt"), text);
+  int status = std::system(("promtool check metrics <'" + dir.file("metrics.txt") + "' >'" + dir.file("promtool.out")
+                            + "' 2>&1")
+                             .c_str());
+  output = read_file(dir.file("promtool.out"));
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+} // namespace
+
+TEST_CASE("prometheus text: counters, gauges, histograms and breakers from a job's figures") {
+  auto models = model_registry::with_builtins();
+  auto cfg = small_job(models);
+  cfg.name = "a \"quoted\"\nname";
+  job_counters c{1};
+  c.records_in = 10;
+  c.records_out = 7;
+  c.dead_lettered = 2;
+  c.stages[0].calls = 3;
+  c.stages[0].batches_by_reason[1] = 3;
+  c.stages[0].latency.record(std::chrono::microseconds{700}); // <= 1 ms
+  c.stages[0].latency.record(std::chrono::milliseconds{20});  // <= 25 ms
+  c.stages[0].latency.record(std::chrono::seconds{100});      // beyond 60 s
+  auto ep = c.endpoint("sentiment/sentiment");
+  ep->calls = 3;
+  ep->limit = 4;
+  ep->probe_queue_depth = 2.5;
+  breaker_event open;
+  open.endpoint = "sentiment/sentiment";
+  open.scope = "job";
+  open.from = "closed";
+  open.to = "open";
+  c.add_breaker_event(open);
+  auto text = prometheus_text(cfg, c);
+  auto job = std::string{R"(job_name="a \"quoted\"\nname")"};
+  auto stage = job + R"(,stage="1",model="sentiment")";
+  auto endpoint = job + R"(,model="sentiment",endpoint="sentiment")";
+  struct row {
+    std::string series;
+    double value;
+  };
+  std::vector<row> rows = {
+    {"sinfer_records_in_total{" + job + "}", 10},
+    {"sinfer_records_out_total{" + job + "}", 7},
+    {"sinfer_records_dead_lettered_total{" + job + "}", 2},
+    {"sinfer_records_in_flight{" + job + "}", 1},
+    {"sinfer_stage_calls_total{" + stage + "}", 3},
+    {"sinfer_stage_batches_total{" + stage + R"(,reason="slot-free"})", 3},
+    {"sinfer_stage_batches_total{" + stage + R"(,reason="full"})", 0},
+    {"sinfer_stage_latency_seconds_bucket{" + stage + R"(,le="0.0005"})", 0},
+    {"sinfer_stage_latency_seconds_bucket{" + stage + R"(,le="0.001"})", 1},
+    {"sinfer_stage_latency_seconds_bucket{" + stage + R"(,le="0.025"})", 2},
+    {"sinfer_stage_latency_seconds_bucket{" + stage + R"(,le="60"})", 2},
+    {"sinfer_stage_latency_seconds_bucket{" + stage + R"(,le="+Inf"})", 3},
+    {"sinfer_stage_latency_seconds_count{" + stage + "}", 3},
+    {"sinfer_endpoint_calls_total{" + endpoint + "}", 3},
+    {"sinfer_endpoint_concurrency_limit{" + endpoint + "}", 4},
+    {"sinfer_endpoint_probe_queue_depth{" + endpoint + "}", 2.5},
+    {"sinfer_breaker_state{" + endpoint + R"(,scope="job",state="open"})", 1},
+    {"sinfer_breaker_state{" + endpoint + R"(,scope="job",state="closed"})", 0},
+    {"sinfer_breaker_transitions_total{" + endpoint + R"(,scope="job",to="open"})", 1},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.series);
+    auto v = sample_of(text, r.series);
+    REQUIRE(v);
+    CHECK(*v == doctest::Approx(r.value));
+  }
+  // The sum counts each latency as its bucket's midpoint: within 5%.
+  auto sum = sample_of(text, "sinfer_stage_latency_seconds_sum{" + stage + "}");
+  REQUIRE(sum);
+  CHECK(*sum == doctest::Approx(100.0207).epsilon(0.05));
+  // Every family has HELP and TYPE; counters end in _total.
+  for (auto& line : {"# TYPE sinfer_records_in_total counter", "# TYPE sinfer_stage_latency_seconds histogram",
+                     "# TYPE sinfer_endpoint_calls_in_flight gauge", "# HELP sinfer_breaker_state "})
+    CHECK(text.find(line) != std::string::npos);
+  temp_dir dir;
+  std::string out;
+  int code = promtool_check(dir, text, out);
+  if (code < 0)
+    MESSAGE("promtool not installed: the exposition was not checked by it (apt-get install prometheus)");
+  else
+    CHECK_MESSAGE(code == 0, out);
+}
+
+TEST_CASE("metrics config: metrics.port and metrics.host") {
+  auto models = model_registry::with_builtins();
+  auto base = [](const std::string& metrics) {
+    return R"({"source": {"type": "generator", "count": 1}, "models": {"m": {"model": "keyword-classifier",
+      "input": {"text": "text"}}}, "stages": ["m"], "sink": {"type": "discard"}, "metrics": )"
+           + metrics + "}";
+  };
+  auto ok = parse_job_config(base(R"({"port": 9464, "host": "0.0.0.0"})"), "job.json", models);
+  REQUIRE(ok.config);
+  CHECK(ok.config->metrics.port == 9464);
+  CHECK(ok.config->metrics.host == "0.0.0.0");
+  auto off = parse_job_config(R"({"source": {"type": "generator", "count": 1}, "models": {"m": {"model":
+    "keyword-classifier", "input": {"text": "text"}}}, "stages": ["m"], "sink": {"type": "discard"}})",
+                              "job.json", models);
+  REQUIRE(off.config);
+  CHECK(off.config->metrics.port == -1);
+  for (auto [json, error] : {std::pair{R"({})", "metrics.port: missing required key"},
+                             {R"({"port": 70000})", "metrics.port: expected an integer in 0..65535"},
+                             {R"({"port": 1, "hots": "x"})", "metrics.hots: unknown key (did you mean 'host'?)"}}) {
+    auto res = parse_job_config(base(json), "job.json", models);
+    CHECK_FALSE(res.config);
+    std::string all;
+    for (auto& e : res.errors)
+      all += e + "\n";
+    CAPTURE(all);
+    CHECK(all.find(error) != std::string::npos);
+  }
+}
+
+TEST_CASE("metrics.port: a running job serves /metrics (valid for promtool), /healthz and /readyz") {
+  auto models = model_registry::with_builtins();
+  auto cfg = small_job(models);
+  cfg.source.count = 100000000;
+  cfg.source.rate = 2000; // runs until told to stop
+  cfg.metrics.port = 0;
+  run_options opts;
+  opts.threads = 2;
+  opts.counters = std::make_shared<job_counters>(cfg.stages.size());
+  std::promise<int> port_promise;
+  opts.on_metrics = [&](int port) { port_promise.set_value(port); };
+  job_report report;
+  std::thread job{[&] { report = run_job(cfg, models, opts); }};
+  int port = port_promise.get_future().get();
+  httplib::Client client{"127.0.0.1", port};
+  client.set_read_timeout(5, 0);
+  // Scrape until the job has written records (a bounded wait on the job's
+  // own figures, not a sleep standing in for it).
+  std::string text;
+  for (int i = 0; i < 200; ++i) {
+    auto res = client.Get("/metrics");
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    CHECK(res->get_header_value("Content-Type").find("text/plain; version=0.0.4") == 0);
+    text = res->body;
+    auto out = sample_of(text, R"(sinfer_records_out_total{job_name="metrics-job"})");
+    if (out && *out > 0)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  CHECK(*sample_of(text, R"(sinfer_records_out_total{job_name="metrics-job"})") > 0);
+  CHECK(text.find(R"(sinfer_endpoint_calls_total{job_name="metrics-job",model="sentiment",endpoint="sentiment"})")
+        != std::string::npos);
+  auto health = client.Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  auto ready = client.Get("/readyz");
+  REQUIRE(ready);
+  CHECK(ready->status == 200);
+  opts.counters->stop_requested = true;
+  job.join();
+  CHECK_MESSAGE(report.ok, report.reason);
+  temp_dir dir;
+  std::string out;
+  int code = promtool_check(dir, text, out);
+  if (code < 0)
+    MESSAGE("promtool not installed: the scraped page was not checked by it (apt-get install prometheus)");
+  else
+    CHECK_MESSAGE(code == 0, out);
+}
