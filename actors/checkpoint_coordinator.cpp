@@ -79,6 +79,7 @@ bool write(coordinator_pointer self, uint64_t epoch, std::map<std::string, std::
   prune_call_log(st.ctx->call_log_dir, st.ctx->call_log_run, epoch, finished);
   st.counters->checkpoints_completed.fetch_add(1, std::memory_order_relaxed);
   st.counters->checkpoint_duration.record(self->clock().now() - started);
+  st.counters->emit(job_event{"checkpoint", {}}.number("id", static_cast<double>(epoch)).number("duration_ms", millis_since(self, started)).field("final", finished ? "true" : "false"));
   spdlog::debug("job \"{}\": checkpoint {} completed in {:.1f} ms ({} parts)", st.cfg->name, epoch,
                 millis_since(self, started), data.parts.size());
   self->send(st.sink, commit_atom::value, epoch);

@@ -127,6 +127,10 @@ void review_probe(endpoint_pointer self) {
   if (suspect != st.suspect) {
     st.suspect = suspect;
     c.probe_suspect.store(suspect, std::memory_order_relaxed);
+    if (st.cfg.events)
+      st.cfg.events->write(job_event{suspect ? "endpoint-suspect" : "endpoint-healthy", {}}
+                             .text("endpoint", st.cfg.name)
+                             .text("why", suspect ? st.scraper->current(now).error : "load probe answers again"));
     if (suspect) {
       c.probe_suspect_periods.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("{}: {}{}; it keeps serving, the load-aware router prefers other endpoints", st.cfg.name,

@@ -56,6 +56,8 @@
 namespace sinfer {
 
 struct endpoint_settings {
+  /// The job's event log (metrics.event-log), or null.
+  std::shared_ptr<event_log> events;
   /// "model/endpoint", for messages.
   std::string name;
   std::shared_ptr<inference_backend> backend;

@@ -418,6 +418,17 @@ void fail_after_attempts(operator_pointer self, uint64_t ticket, held_record& h,
   take_failure_action(self, ticket, h, why, false);
 }
 
+/// The retry budget has no tokens for `h`'s retry: it fails now.
+void budget_exhausted(operator_pointer self, uint64_t ticket, held_record& h) {
+  auto& st = self->state;
+  st.cfg.counters->emit(job_event{"retry-budget-exhausted", {}}
+                          .number("stage", st.cfg.stage + 1)
+                          .text("model", st.links[h.link].model->name)
+                          .number("subtask", st.cfg.subtask)
+                          .number("offset", static_cast<double>(h.rec.id.offset)));
+  fail_after_attempts(self, ticket, h, "retry budget exhausted");
+}
+
 /// A retry of `h` was granted by the budget at `now`: backoff with jitter,
 /// at least Retry-After, unless timeout.total would pass first.
 void schedule_retry_of(operator_pointer self, uint64_t ticket, held_record& h, caf::actor_clock::time_point now) {
@@ -481,7 +492,7 @@ void on_scored(operator_pointer self, item_result& r, const std::string* values)
           // Out of tokens (retries are a fixed share of first attempts):
           // waiting could last for ever, so the record fails now.
           give_up(h->att);
-          fail_after_attempts(self, r.ticket, *h, "retry budget exhausted");
+          budget_exhausted(self, r.ticket, *h);
           return;
         }
         // The concurrency cap refuses for now: a retry in flight will end
@@ -523,7 +534,7 @@ void drain_budget_waiting(operator_pointer self) {
         // No retry in flight to wait for: the tokens are short.
         link.budget_waiting.pop_front();
         give_up(h->att);
-        fail_after_attempts(self, ticket, *h, "retry budget exhausted");
+        budget_exhausted(self, ticket, *h);
         continue;
       }
       link.budget_waiting.pop_front();

@@ -65,8 +65,10 @@ void end_job(supervisor_pointer self, bool ok, std::string reason, sink_figures 
   report.records_out = ok ? figures.written : st.counters->records_out.load();
   report.dead_lettered = ok ? figures.dead_lettered : st.counters->dead_lettered.load();
   report.elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(self->clock().now() - st.start_time).count();
-  if (!ok)
+  if (!ok) {
     spdlog::debug("job \"{}\" failed: {}", st.cfg->name, report.reason);
+    st.counters->emit(job_event{"job-failed", {}}.text("reason", report.reason));
+  }
   for (auto& child : st.children)
     self->send_exit(child, caf::exit_reason::user_shutdown);
   st.children.clear();
@@ -176,6 +178,7 @@ void start(supervisor_pointer self) {
         es.probe_health = m.probe.health;
         es.load_reports = m.routing == routing_strategy::load_aware && m.endpoints.size() > 1;
         es.counters = st.counters->endpoint(es.name);
+        es.events = st.counters->events;
         auto name = es.name;
         ma.endpoints.push_back(watch(spawn_endpoint(self->system(), std::move(es))));
         if (m.probe.kind == probe_kind::prometheus) {
@@ -345,6 +348,12 @@ supervisor_actor::behavior_type supervisor_behavior(supervisor_pointer self,
         return -1;
       }
       st.counters->restarts.fetch_add(1, std::memory_order_relaxed);
+      st.counters->emit(job_event{"subtask-restart", {}}
+                          .number("subtask", subtask)
+                          .number("stage", stage + 1)
+                          .text("reason", reason)
+                          .number("delay_ms", static_cast<double>(
+                                                std::chrono::duration_cast<std::chrono::milliseconds>(decision.delay).count())));
       spdlog::warn("job \"{}\": {}; restarting it in {} ms (restart {})", st.cfg->name, where,
                    std::chrono::duration_cast<std::chrono::milliseconds>(decision.delay).count(),
                    st.restarts->restarts());

@@ -197,6 +197,10 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--progress", progress, "Log progress every second even when stderr is not a terminal");
   run_cmd->add_flag("-q,--quiet", quiet, "No progress lines (the final summary line is always printed)");
   run_cmd->add_option("--threads", threads, "Scheduler threads (default: one per core)");
+  std::string log_level = "info";
+  run_cmd->add_option("--log-level", log_level, "Readable log lines on stderr from this level (the event log, "
+                                                "metrics.event-log, gets every event whatever it is)")
+    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   auto* fresh_flag = run_cmd->add_flag("--fresh", restore.fresh,
                                        "Checkpointed job: start over (forget its checkpoints, call log and output parts)");
   auto* from_opt = run_cmd->add_option("--from-checkpoint", from_checkpoint,
@@ -255,6 +259,7 @@ int main(int argc, char** argv) {
     if (*run_cmd) {
       if (*from_opt)
         restore.from = from_checkpoint;
+      spdlog::set_level(spdlog::level::from_str(log_level));
       return run(path, progress, quiet, threads, restore);
     }
     if (*sim_cmd) {

@@ -805,9 +805,11 @@ config_result parse_job_config(std::string_view json, const std::string& file,
     }
     if (r.sub_object("metrics", obj)) {
       object_reader m{log, obj, "metrics"};
-      m.require("port", "the port of /metrics, /healthz and /readyz (0: any free port)");
       m.integer("port", 0, 65535, cfg.metrics.port);
       m.string("host", cfg.metrics.host);
+      m.string("event-log", cfg.metrics.event_log);
+      if (!m.has("port") && !m.has("event-log"))
+        m.error("port", "missing: give metrics.port (0: any free port) or metrics.event-log, or remove metrics");
       m.finish();
     }
   }

@@ -287,6 +287,9 @@ struct metrics_config {
   /// `metrics.host`: the address to listen on. Default "127.0.0.1" (set
   /// "0.0.0.0" for a scraper on another host).
   std::string host = "127.0.0.1";
+  /// `metrics.event-log`: a file that gets one JSON line per decision
+  /// (runtime/event_log.hpp), appended to; empty: none.
+  std::string event_log;
 };
 
 struct job_config {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/event_log.hpp"
+
 namespace sinfer {
 
 /// Raises `target` to `n` if `n` is larger.
@@ -261,7 +263,24 @@ struct job_counters {
     return endpoints_;
   }
 
+  /// The event log (metrics.event-log), or null.
+  std::shared_ptr<event_log> events;
+
+  /// Writes `e` to the event log, if there is one.
+  void emit(const job_event& e) const {
+    if (events)
+      events->write(e);
+  }
+
   void add_breaker_event(breaker_event e) {
+    if (events)
+      events->write(job_event{"breaker", {}}
+                      .text("endpoint", e.endpoint)
+                      .text("scope", e.scope)
+                      .text("from", e.from)
+                      .text("to", e.to)
+                      .number("calls", static_cast<double>(e.calls))
+                      .number("failures", static_cast<double>(e.failures)));
     std::lock_guard<std::mutex> guard{mutex_};
     breaker_events_.push_back(std::move(e));
   }

@@ -101,6 +101,15 @@ job_report run_job(const job_config& unchecked, const model_registry& models, ru
   sup_opts.progress = options.progress;
   sup_opts.progress_interval = options.progress_interval;
   sup_opts.checkpoints = std::move(checkpoints);
+  if (!cfg.metrics.event_log.empty()) {
+    std::string error;
+    counters->events = event_log::open(cfg.metrics.event_log, cfg.name, error);
+    if (!counters->events) {
+      job_report report;
+      report.reason = (cfg.file.empty() ? "" : cfg.file + ": ") + error;
+      return report;
+    }
+  }
   std::unique_ptr<metrics_server> metrics;
   if (cfg.metrics.port >= 0) {
     metrics = std::make_unique<metrics_server>(shared_cfg, counters);

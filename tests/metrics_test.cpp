@@ -149,7 +149,7 @@ TEST_CASE("metrics config: metrics.port and metrics.host") {
                               "job.json", models);
   REQUIRE(off.config);
   CHECK(off.config->metrics.port == -1);
-  for (auto [json, error] : {std::pair{R"({})", "metrics.port: missing required key"},
+  for (auto [json, error] : {std::pair{R"({})", "metrics.port: missing: give metrics.port"},
                              {R"({"port": 70000})", "metrics.port: expected an integer in 0..65535"},
                              {R"({"port": 1, "hots": "x"})", "metrics.hots: unknown key (did you mean 'host'?)"}}) {
     auto res = parse_job_config(base(json), "job.json", models);
@@ -211,4 +211,69 @@ TEST_CASE("metrics.port: a running job serves /metrics (valid for promtool), /he
     MESSAGE("promtool not installed: the scraped page was not checked by it (apt-get install prometheus)");
   else
     CHECK_MESSAGE(code == 0, out);
+}
+
+TEST_CASE("event log: one JSON line per decision, from the counters and from a running job") {
+  temp_dir dir;
+  std::string error;
+  {
+    job_counters c{1};
+    c.events = event_log::open(dir.file("events.jsonl"), "j", error);
+    REQUIRE_MESSAGE(c.events, error);
+    breaker_event b;
+    b.endpoint = "m/gpu-a";
+    b.scope = "job";
+    b.from = "closed";
+    b.to = "open";
+    b.calls = 20;
+    b.failures = 11;
+    c.add_breaker_event(b);
+    c.emit(job_event{"subtask-restart", {}}.number("subtask", 1).text("reason", "boom \"x\""));
+    // The line's shape, at a fixed time.
+    CHECK(c.events->line_of(job_event{"checkpoint", {}}.number("id", 3), 1764115199123)
+          == R"({"time":"2025-11-25T23:59:59.123Z","job":"j","event":"checkpoint","id":3})");
+  }
+  auto lines = read_lines(dir.file("events.jsonl"));
+  REQUIRE(lines.size() == 2);
+  simdjson::dom::parser parser;
+  auto first = parse_object(parser, lines[0]);
+  CHECK(str_field(first, "event") == "breaker");
+  CHECK(str_field(first, "endpoint") == "m/gpu-a");
+  CHECK(str_field(first, "to") == "open");
+  CHECK(int_field(first, "failures") == 11);
+  CHECK(str_field(first, "job") == "j");
+  auto second = parse_object(parser, lines[1]);
+  CHECK(str_field(second, "reason") == "boom \"x\"");
+
+  // A checkpointed job with a record the model cannot read: its dead
+  // letter and the checkpoints are events.
+  auto models = model_registry::with_builtins();
+  write_file(dir.file("in.jsonl"), R"({"text":"great"})" "\n" R"({"no_text":1})" "\n" R"({"text":"bad"})" "\n");
+  checkpoint_config ck;
+  ck.dir = dir.file("ckpt");
+  auto cfg = job_builder{"events-job"}
+               .source_jsonl(dir.file("in.jsonl"))
+               .model(model_spec{"m", "keyword-classifier"}.input("text", "text").output("label", "label"))
+               .stage("m")
+               .sink_jsonl(dir.file("out"))
+               .dead_letter(dir.file("dead"))
+               .checkpoint(ck)
+               .build(models);
+  cfg.metrics.event_log = dir.file("job-events.jsonl");
+  auto report = run_job(cfg, models, {});
+  REQUIRE_MESSAGE(report.ok, report.reason);
+  std::map<std::string, int> kinds;
+  std::string dead_reason;
+  for (auto& line : read_lines(dir.file("job-events.jsonl"))) {
+    auto obj = parse_object(parser, line);
+    auto kind = str_field(obj, "event");
+    ++kinds[kind];
+    if (kind == "dead-letter") {
+      CHECK(int_field(obj, "offset") == 2);
+      dead_reason = str_field(obj, "reason");
+    }
+  }
+  CHECK(kinds["dead-letter"] == 1);
+  CHECK(dead_reason.find("missing field \"text\"") != std::string::npos);
+  CHECK(kinds["checkpoint"] >= 1); // the final one at least
 }
