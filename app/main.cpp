@@ -21,6 +21,7 @@
 #include "runtime/job_runner.hpp"
 #include "runtime/job_summary.hpp"
 #include "runtime/process_tuning.hpp"
+#include "runtime/status_table.hpp"
 #include "sim/reference_server.hpp"
 #include "sim/sim_report.hpp"
 #include "sim/simulator.hpp"
@@ -238,6 +239,12 @@ int main(int argc, char** argv) {
 
   sim_flags simf;
   uint64_t seed = 0;
+  auto* status_cmd = app.add_subcommand("status", "Print a running job's status (its metrics.port) as tables");
+  std::string status_url;
+  bool status_json_out = false;
+  status_cmd->add_option("--url", status_url, "The job's metrics address, e.g. http://127.0.0.1:9464")->required();
+  status_cmd->add_flag("--json", status_json_out, "Print the /status JSON as it is");
+
   auto* sim_cmd = app.add_subcommand(
     "sim", "Simulate a failure scenario in virtual time: the job's real actors against simulated servers with "
            "faults; prints a summary and writes an HTML report");
@@ -266,6 +273,20 @@ int main(int argc, char** argv) {
       if (seed_opt->count() > 0)
         simf.seed = seed;
       return simulate(path, simf);
+    }
+    if (*status_cmd) {
+      std::string body, error;
+      if (!sinfer::fetch_status(status_url, body, error)) {
+        std::cerr << "sinfer status: " << error << '\n';
+        return exit_job_failed;
+      }
+      auto text = status_json_out ? body + "\n" : sinfer::format_status_table(body, error);
+      if (text.empty()) {
+        std::cerr << "sinfer status: " << error << '\n';
+        return exit_job_failed;
+      }
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      return exit_ok;
     }
     if (*serve_cmd) {
       sim.base = std::chrono::microseconds{static_cast<int64_t>(base_ms * 1000)};

@@ -19,6 +19,9 @@ int metrics_server::start(const std::string& host, int port, std::string& error)
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(prometheus_text(*cfg_, *counters_), "text/plain; version=0.0.4; charset=utf-8");
   });
+  server_->Get("/status", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(status_json(*cfg_, *counters_, ready_.load(std::memory_order_relaxed)), "application/json");
+  });
   server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   server_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     bool ready = ready_.load(std::memory_order_relaxed);

@@ -3,6 +3,8 @@
 /// own threads (cpp-httplib) that reads the job's counters, which are
 /// atomics, so it never messages an actor or slows one.
 /// - GET /metrics: Prometheus text exposition (runtime/metrics_text.hpp).
+/// - GET /status: the job at a glance as JSON (status_json), for humans
+///   (`sinfer status --url`) and scripts.
 /// - GET /healthz: 200 while the process serves (liveness).
 /// - GET /readyz: 200 while the job runs, 503 before it starts and once it
 ///   is ending (readiness: an orchestrator stops sending it traffic).

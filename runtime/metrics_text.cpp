@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include "runtime/json_text.hpp"
+
 namespace sinfer {
 
 namespace {
@@ -72,6 +74,64 @@ double value(const std::atomic<uint64_t>& a) {
 }
 
 } // namespace
+
+std::string status_json(const job_config& cfg, const job_counters& c, bool ready) {
+  auto u = [](const std::atomic<uint64_t>& a) { return std::to_string(a.load(std::memory_order_relaxed)); };
+  std::string out = "{\"job\":";
+  append_json_string(out, cfg.name);
+  out += ",\"ready\":" + std::string{ready ? "true" : "false"};
+  out += ",\"records\":{\"in\":" + u(c.records_in) + ",\"out\":" + u(c.records_out) + ",\"dead_lettered\":"
+         + u(c.dead_lettered) + ",\"in_flight\":" + std::to_string(c.in_flight()) + "}";
+  out += ",\"restarts\":" + u(c.restarts);
+  out += ",\"checkpoints\":{\"completed\":" + u(c.checkpoints_completed) + ",\"failed\":" + u(c.checkpoints_failed)
+         + ",\"restored_from\":" + u(c.restored_from) + "}";
+  out += ",\"stages\":[";
+  for (size_t s = 0; s < cfg.stages.size() && s < c.stage_count; ++s) {
+    auto& st = c.stages[s];
+    out += (s > 0 ? "," : "") + std::string{"{\"stage\":"} + std::to_string(s + 1) + ",\"model\":";
+    append_json_string(out, cfg.stages[s]);
+    out += ",\"records_out\":" + u(st.left) + ",\"calls\":" + u(st.calls) + ",\"retries\":" + u(st.retries)
+           + ",\"failed\":" + u(st.failed) + "}";
+  }
+  out += "],\"endpoints\":[";
+  // The breakers' state now: the job breaker's, and how many subtask
+  // breakers are open.
+  std::map<std::pair<std::string, std::string>, std::string> state;
+  for (auto& ev : c.breaker_events())
+    state[{ev.endpoint, ev.scope}] = ev.to;
+  bool first = true;
+  for (auto& kv : c.endpoints()) {
+    auto& e = *kv.second;
+    auto slash = kv.first.find('/');
+    out += first ? "{" : ",{";
+    first = false;
+    out += "\"model\":";
+    append_json_string(out, kv.first.substr(0, slash));
+    out += ",\"endpoint\":";
+    append_json_string(out, slash == std::string::npos ? std::string{} : kv.first.substr(slash + 1));
+    out += ",\"limit\":" + u(e.limit) + ",\"in_flight\":" + u(e.in_flight) + ",\"calls\":" + u(e.calls)
+           + ",\"failures\":" + u(e.failures) + ",\"rate_limited\":" + u(e.rate_limited) + ",\"latency_ms\":"
+           + number(e.latency_ms.load(std::memory_order_relaxed));
+    auto q = e.probe_queue_depth.load(std::memory_order_relaxed);
+    out += ",\"probe_queue_depth\":" + (q >= 0 ? number(q) : std::string{"null"});
+    out += ",\"suspect\":" + std::string{e.probe_suspect.load(std::memory_order_relaxed) ? "true" : "false"};
+    std::string job_state = "closed";
+    uint64_t open_subtasks = 0;
+    for (auto& s : state) {
+      if (s.first.first != kv.first)
+        continue;
+      if (s.first.second == "job")
+        job_state = s.second;
+      else if (s.second == "open")
+        ++open_subtasks;
+    }
+    out += ",\"breaker\":";
+    append_json_string(out, job_state);
+    out += ",\"subtask_breakers_open\":" + std::to_string(open_subtasks) + "}";
+  }
+  out += "]}";
+  return out;
+}
 
 std::string prometheus_label_value(const std::string& s) {
   std::string out;

@@ -26,6 +26,15 @@ namespace sinfer {
 
 std::string prometheus_text(const job_config& cfg, const job_counters& counters);
 
+/// The job at a glance, as JSON (what /status serves and `sinfer status`
+/// prints): {"job", "ready", "records": {in, out, dead_lettered, in_flight},
+/// "restarts", "checkpoints": {completed, failed, restored_from},
+/// "stages": [{stage, model, records_out, calls, retries, failed}],
+/// "endpoints": [{model, endpoint, limit, in_flight, calls, failures,
+/// rate_limited, latency_ms, probe_queue_depth (null: unknown), suspect,
+/// breaker (the job breaker's state), subtask_breakers_open}]}.
+std::string status_json(const job_config& cfg, const job_counters& counters, bool ready);
+
 /// `s` escaped as a Prometheus label value (backslash, quote, newline).
 std::string prometheus_label_value(const std::string& s);
 

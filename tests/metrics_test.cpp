@@ -18,6 +18,7 @@
 #include "runtime/job_builder.hpp"
 #include "runtime/job_runner.hpp"
 #include "runtime/metrics_text.hpp"
+#include "runtime/status_table.hpp"
 #include "tests/test_util.hpp"
 
 using namespace sinfer;
@@ -133,6 +134,16 @@ TEST_CASE("prometheus text: counters, gauges, histograms and breakers from a job
     CHECK_MESSAGE(code == 0, out);
 }
 
+TEST_CASE("sinfer status: a page that is not /status is a clear error; a missing field shows as -") {
+  std::string error;
+  CHECK(format_status_table("<html>", error).empty());
+  CHECK(error == "not a /status page (not a JSON object)");
+  auto text = format_status_table(R"({"job":"j","ready":false,"endpoints":[{"model":"m","endpoint":"e","probe_queue_depth":null}]})",
+                                  error);
+  CHECK(text.find("job \"j\": not ready; records - in") == 0);
+  CHECK(text.find("m/e       -") != std::string::npos);
+}
+
 TEST_CASE("metrics config: metrics.port and metrics.host") {
   auto models = model_registry::with_builtins();
   auto base = [](const std::string& metrics) {
@@ -201,6 +212,25 @@ TEST_CASE("metrics.port: a running job serves /metrics (valid for promtool), /he
   auto ready = client.Get("/readyz");
   REQUIRE(ready);
   CHECK(ready->status == 200);
+  // /status as JSON, and as `sinfer status` prints it.
+  auto status = client.Get("/status");
+  REQUIRE(status);
+  CHECK(status->status == 200);
+  simdjson::dom::parser parser;
+  auto obj = parse_object(parser, status->body);
+  CHECK(str_field(obj, "job") == "metrics-job");
+  simdjson::dom::element endpoint;
+  REQUIRE(obj.at_pointer("/endpoints/0/breaker").get(endpoint) == simdjson::SUCCESS);
+  CHECK(std::string{endpoint.get_string().value()} == "closed");
+  temp_dir out_dir;
+  auto cmd = std::string{SINFER_BIN} + " status --url http://127.0.0.1:" + std::to_string(port) + " >'"
+             + out_dir.file("status.txt") + "' 2>&1";
+  CHECK(std::system(cmd.c_str()) == 0);
+  auto table = read_file(out_dir.file("status.txt"));
+  CAPTURE(table);
+  CHECK(table.find("job \"metrics-job\": running") != std::string::npos);
+  CHECK(table.find("sentiment/sentiment  closed") != std::string::npos);
+  CHECK(table.find("stage  model") != std::string::npos);
   opts.counters->stop_requested = true;
   job.join();
   CHECK_MESSAGE(report.ok, report.reason);
