@@ -650,6 +650,23 @@ void settle(operator_pointer self) {
   maybe_finish(self);
 }
 
+/// Whether the stage's condition matches `rec` (a record that is not a JSON
+/// object is tried: the model's input extraction dead-letters it).
+bool applies(operator_pointer self, const record& rec) {
+  auto& st = self->state;
+  auto& cond = st.cfg.condition;
+  if (cond.kind == stage_condition::test::always)
+    return true;
+  simdjson::dom::object obj;
+  if (st.parser.parse(rec.json).get(obj))
+    return true;
+  simdjson::dom::element v;
+  if (obj.at_key(cond.field).get(v))
+    return cond.matches(std::nullopt);
+  auto text = simdjson::minify(v); // as the config's values were made: same escaping
+  return cond.matches(std::string_view{text});
+}
+
 /// Spawns (and links) the batcher of model `i` of the chain.
 void spawn_link_batcher(operator_pointer self, size_t i) {
   auto& st = self->state;
@@ -768,6 +785,10 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
       auto now = self->clock().now();
       for (auto& rec : chunk) {
         bool scorable = !rec.failed();
+        if (scorable && !applies(self, rec)) {
+          scorable = false;
+          counters(self).skipped.fetch_add(1, std::memory_order_relaxed);
+        }
         held_record fresh;
         fresh.rec = std::move(rec);
         fresh.arrived = now;

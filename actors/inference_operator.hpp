@@ -68,6 +68,8 @@ struct operator_settings {
   /// The stage's model, then its fallback chain.
   std::vector<model_link> chain;
   output_mode mode = output_mode::ordered;
+  /// Whether the stage applies to a record (others pass it untouched).
+  stage_condition condition;
   record_consumer downstream;
   /// This subtask's port at the downstream (its index at the sink, else 0).
   uint32_t downstream_port = 0;

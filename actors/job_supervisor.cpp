@@ -249,6 +249,7 @@ void start(supervisor_pointer self) {
         os.chain.push_back(model_link{ma.model, ma.endpoints, breakers.at(model_name)});
       }
       os.mode = cfg.mode;
+      os.condition = cfg.condition_of(s);
       os.downstream = downstream;
       os.downstream_port = port;
       os.supervisor = listener;

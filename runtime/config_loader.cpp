@@ -675,8 +675,61 @@ void read_stages(error_log& log, element e, job_config& cfg) {
   for (auto item : arr) {
     std::string_view s;
     auto path = "stages[" + std::to_string(i++) + "]";
+    object stage;
+    if (item.get(stage) == simdjson::SUCCESS) {
+      // {"model": NAME, "when": {"field": F, "equals" | "not-equals": V |
+      // "in": [V, ...] | "exists": true | false}}
+      object_reader r{log, stage, path};
+      std::string model;
+      r.require("model", "the stage's model name");
+      r.string("model", model);
+      stage_condition cond;
+      object when;
+      if (r.sub_object("when", when)) {
+        object_reader w{log, when, path + ".when"};
+        w.require("field", "the record field the condition reads");
+        w.string("field", cond.field);
+        int tests = 0;
+        element v;
+        for (auto [key, kind] : {std::pair{"equals", stage_condition::test::equals},
+                                 std::pair{"not-equals", stage_condition::test::not_equals}})
+          if (w.get(key, v)) {
+            ++tests;
+            cond.kind = kind;
+            cond.values = {simdjson::minify(v)};
+          }
+        if (w.get("in", v)) {
+          ++tests;
+          simdjson::dom::array values;
+          if (v.get(values) || values.size() == 0) {
+            w.error("in", "expected a non-empty array of values, got " + shown(v));
+          } else {
+            cond.kind = stage_condition::test::in;
+            for (auto x : values)
+              cond.values.push_back(simdjson::minify(x));
+          }
+        }
+        if (w.get("exists", v)) {
+          ++tests;
+          bool exists = true;
+          if (v.get(exists))
+            w.error("exists", "expected true or false, got " + shown(v));
+          cond.kind = exists ? stage_condition::test::exists : stage_condition::test::missing;
+        }
+        if (tests != 1)
+          w.error("field", "expected exactly one test beside it: equals, not-equals, in or exists");
+        w.finish();
+      }
+      r.finish();
+      if (model.empty())
+        continue;
+      cfg.stage_conditions.resize(cfg.stages.size());
+      cfg.stages.push_back(model);
+      cfg.stage_conditions.push_back(cond);
+      continue;
+    }
     if (item.get(s) || s.empty()) {
-      log.add(path, "expected a model name (string), got " + shown(item));
+      log.add(path, "expected a model name (string) or {\"model\": NAME, \"when\": {...}}, got " + shown(item));
       continue;
     }
     cfg.stages.emplace_back(s);

@@ -219,6 +219,13 @@ job_builder& job_builder::model(const model_spec& spec) {
   return *this;
 }
 
+job_builder& job_builder::stage(std::string model_name, stage_condition when) {
+  cfg_.stage_conditions.resize(cfg_.stages.size());
+  cfg_.stage_conditions.push_back(std::move(when));
+  cfg_.stages.push_back(std::move(model_name));
+  return *this;
+}
+
 job_builder& job_builder::stage(std::string model_name) {
   cfg_.stages.push_back(std::move(model_name));
   return *this;

@@ -119,6 +119,9 @@ public:
                                 uint64_t seed = 1);
   job_builder& model(const model_spec& spec);
   job_builder& stage(std::string model_name);
+  /// A stage that applies only to records `when` matches (others pass it
+  /// untouched).
+  job_builder& stage(std::string model_name, stage_condition when);
   job_builder& sink_jsonl(std::string path);
   job_builder& sink_stdout();
   job_builder& sink_buffer(uint32_t records);

@@ -24,6 +24,7 @@
 #include "policies/restart_strategy.hpp"
 #include "policies/retry_budget.hpp"
 #include "policies/routing.hpp"
+#include "policies/stage_condition.hpp"
 
 namespace sinfer {
 
@@ -308,6 +309,14 @@ struct job_config {
   std::map<std::string, model_config> models;
   /// Model names, in the order records pass through them.
   std::vector<std::string> stages;
+  /// `stages[i].when`: whether stage i applies to a record (empty, or
+  /// shorter than `stages`: every stage applies).
+  std::vector<stage_condition> stage_conditions;
+
+  /// The condition of stage `i` (always, when none was given).
+  stage_condition condition_of(size_t i) const {
+    return i < stage_conditions.size() ? stage_conditions[i] : stage_condition{};
+  }
   sink_config sink;
   /// Where records that cannot be scored go. Default "dead-letter.jsonl",
   /// created only when the first dead letter arrives. Empty (only in code:

@@ -134,6 +134,8 @@ struct stage_counters {
   /// Records given the default value; records sent to a fallback model.
   std::atomic<uint64_t> defaulted{0};
   std::atomic<uint64_t> fell_back{0};
+  /// Records the stage's condition (stages[i].when) passed through unscored.
+  std::atomic<uint64_t> skipped{0};
   /// Time from a record entering the stage to leaving it (scored, failed
   /// or passed through).
   latency_histogram latency;

@@ -202,6 +202,8 @@ std::string prometheus_text(const job_config& cfg, const job_counters& c) {
             &stage_counters::total_timeouts);
   per_stage("sinfer_stage_defaulted_records_total", "Records given the default value.", &stage_counters::defaulted);
   per_stage("sinfer_stage_fallback_records_total", "Records sent to a fallback model.", &stage_counters::fell_back);
+  per_stage("sinfer_stage_skipped_records_total", "Records the stage's condition passed through unscored.",
+            &stage_counters::skipped);
   e.family("sinfer_stage_latency_seconds", "histogram", "Time from a record entering the stage to leaving it.");
   for (size_t s = 0; s < stage_labels.size(); ++s)
     e.histogram("sinfer_stage_latency_seconds", stage_labels[s], c.stages[s].latency);

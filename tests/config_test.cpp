@@ -628,3 +628,35 @@ TEST_CASE("source.profile: job_builder gets the same checks") {
   CHECK(has_line(errors, "source.profile[2].for: expected a duration > 0, got 0ms"));
   CHECK(errors.size() == 4);
 }
+
+TEST_CASE("stages with a condition: {\"model\", \"when\"} beside plain names") {
+  auto models = model_registry::with_builtins();
+  auto job = [](const std::string& stages) {
+    return R"({"source": {"type": "generator", "count": 1}, "models": {
+      "a": {"model": "keyword-classifier", "input": {"text": "text"}, "output": {"label": "sentiment"}},
+      "b": {"model": "text-length", "input": {"text": "text"}, "output": {"length": "n"}}},
+      "stages": )" + stages + R"(, "sink": {"type": "discard"}})";
+  };
+  auto ok = parse_job_config(job(R"(["a", {"model": "b", "when": {"field": "sentiment", "equals": "negative"}}])"),
+                             "job.json", models);
+  REQUIRE(ok.config);
+  CHECK(ok.config->stages == std::vector<std::string>{"a", "b"});
+  CHECK(ok.config->condition_of(0).kind == stage_condition::test::always);
+  auto b = ok.config->condition_of(1);
+  CHECK(b.kind == stage_condition::test::equals);
+  CHECK(b.field == "sentiment");
+  CHECK(b.values == std::vector<std::string>{R"("negative")"});
+  auto in = parse_job_config(job(R"([{"model": "b", "when": {"field": "x", "in": [1, "y"]}}, "a"])"), "job.json", models);
+  REQUIRE(in.config);
+  CHECK(in.config->condition_of(0).values == std::vector<std::string>{"1", R"("y")"});
+  CHECK(in.config->condition_of(1).kind == stage_condition::test::always);
+  check_rejected(job(R"([{"model": "b", "when": {"field": "x"}}])"),
+                 "stages[0].when.field: expected exactly one test beside it", models);
+  check_rejected(job(R"([{"model": "b", "when": {"field": "x", "equals": 1, "in": [1]}}])"),
+                 "stages[0].when.field: expected exactly one test beside it", models);
+  check_rejected(job(R"([{"model": "b", "when": {"field": "x", "in": []}}])"),
+                 "stages[0].when.in: expected a non-empty array of values", models);
+  check_rejected(job(R"([{"when": {"field": "x", "exists": true}}])"), "stages[0].model: missing required key", models);
+  check_rejected(job(R"([{"model": "b", "if": {}}])"), "stages[0].if: unknown key", models);
+  check_rejected(job(R"([5])"), "stages[0]: expected a model name (string) or", models);
+}

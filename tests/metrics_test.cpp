@@ -307,3 +307,40 @@ TEST_CASE("event log: one JSON line per decision, from the counters and from a r
   CHECK(dead_reason.find("missing field \"text\"") != std::string::npos);
   CHECK(kinds["checkpoint"] >= 1); // the final one at least
 }
+
+TEST_CASE("a conditional stage scores only the records its condition matches; the others pass untouched") {
+  auto models = model_registry::with_builtins();
+  temp_dir dir;
+  write_file(dir.file("in.jsonl"), R"({"id":1,"text":"great product"})" "\n" R"({"id":2,"text":"terrible service"})"
+                                   "\n" R"({"id":3,"text":"it was ok"})" "\n" R"({"id":4,"text":"awful, broken"})" "\n");
+  stage_condition negative;
+  negative.kind = stage_condition::test::equals;
+  negative.field = "sentiment";
+  negative.values = {R"("negative")"};
+  auto cfg = job_builder{"conditional"}
+               .source_jsonl(dir.file("in.jsonl"))
+               .model(model_spec{"sentiment", "keyword-classifier"}.input("text", "text").output("label", "sentiment"))
+               .model(model_spec{"length", "text-length"}.input("text", "text").output("length", "n"))
+               .stage("sentiment")
+               .stage("length", negative)
+               .sink_jsonl(dir.file("out.jsonl"))
+               .dead_letter(dir.file("dead.jsonl"))
+               .build(models);
+  cfg.metrics.event_log = dir.file("events.jsonl");
+  run_options opts;
+  opts.counters = std::make_shared<job_counters>(cfg.stages.size());
+  auto report = run_job(cfg, models, opts);
+  REQUIRE_MESSAGE(report.ok, report.reason);
+  auto lines = read_lines(dir.file("out.jsonl"));
+  REQUIRE(lines.size() == 4);
+  size_t scored = 0;
+  for (auto& l : lines) {
+    bool negative_line = l.find(R"("sentiment":"negative")") != std::string::npos;
+    bool has_length = l.find(R"("n":)") != std::string::npos;
+    CAPTURE(l);
+    CHECK(negative_line == has_length);
+    scored += has_length ? 1 : 0;
+  }
+  CHECK(scored >= 1);
+  CHECK(opts.counters->stages[1].skipped.load() == 4 - scored);
+}

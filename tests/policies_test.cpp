@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "policies/credit.hpp"
 #include "policies/inflight_table.hpp"
 #include "policies/partitioning.hpp"
+#include "policies/stage_condition.hpp"
 #include "runtime/config_loader.hpp"
 #include "runtime/json_text.hpp"
 #include "runtime/record_template.hpp"
@@ -273,4 +275,46 @@ TEST_CASE("edit_distance") {
   CHECK(edit_distance("parallelism", "paralelism") == 1);
   CHECK(edit_distance("", "abc") == 3);
   CHECK(edit_distance("same", "same") == 0);
+}
+
+TEST_CASE("stage_condition: which records a conditional stage applies to") {
+  using t = stage_condition::test;
+  struct row {
+    t kind;
+    std::vector<std::string> values;
+    std::optional<std::string> field; // the record's value (minified JSON); nullopt: absent
+    bool applies;
+  };
+  std::vector<row> rows = {
+    {t::always, {}, std::nullopt, true},
+    {t::equals, {R"("negative")"}, R"("negative")", true},
+    {t::equals, {R"("negative")"}, R"("positive")", false},
+    {t::equals, {R"("negative")"}, "negative", false}, // not the string
+    {t::equals, {R"("negative")"}, std::nullopt, false},
+    {t::equals, {"1"}, "1", true},
+    {t::not_equals, {R"("negative")"}, R"("positive")", true},
+    {t::not_equals, {R"("negative")"}, std::nullopt, true},
+    {t::not_equals, {R"("negative")"}, R"("negative")", false},
+    {t::in, {R"("a")", R"("b")"}, R"("b")", true},
+    {t::in, {R"("a")", R"("b")"}, R"("c")", false},
+    {t::in, {R"("a")"}, std::nullopt, false},
+    {t::exists, {}, "0", true},
+    {t::exists, {}, "null", false},
+    {t::exists, {}, std::nullopt, false},
+    {t::missing, {}, std::nullopt, true},
+    {t::missing, {}, "null", true},
+    {t::missing, {}, R"("x")", false},
+  };
+  for (auto& r : rows) {
+    CAPTURE(static_cast<int>(r.kind));
+    CAPTURE(r.field.value_or("(absent)"));
+    stage_condition c;
+    c.kind = r.kind;
+    c.field = "f";
+    c.values = r.values;
+    std::optional<std::string_view> v;
+    if (r.field)
+      v = *r.field;
+    CHECK(c.matches(v) == r.applies);
+  }
 }
