@@ -129,6 +129,7 @@ void send_batch(batcher_pointer self, uint32_t index, std::vector<work_item> ite
   sc.batches_by_reason[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   sc.batched_records.fetch_add(items.size(), std::memory_order_relaxed);
   raise_to(sc.max_batch, items.size());
+  sc.note_batch(items.size());
   call_report report;
   report.endpoint = index;
   report.subtask_epoch = link.gate.subtask_epoch;

@@ -815,6 +815,9 @@ stage_actor::behavior_type operator_behavior(operator_pointer self, operator_set
         auto* h = st.table.find_pending(k.ticket);
         if (h != nullptr && on_retry_timer(h->att, k.attempt, now)) {
           counters(self).retries.fetch_add(1, std::memory_order_relaxed);
+          auto& e = h->att.last_error;
+          counters(self).retries_by_reason[e.timed_out ? 1 : e.cls == error_class::rate_limited ? 2 : 0].fetch_add(
+            1, std::memory_order_relaxed);
           start_attempt(self, k.ticket, *h);
         }
       }

@@ -353,6 +353,13 @@ void step(source_pointer self) {
   }
   if (blocked_on_credit)
     return; // a credit grant calls step again
+  if (st.pace) { // how late the source reads: its next record was due then
+    if (auto offset = pace_offset(st)) {
+      auto late = self->clock().now() - (st.started + *offset);
+      st.counters->source_lag_ns.store(late.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(late).count() : 0,
+                                       std::memory_order_relaxed);
+    }
+  }
   if (blocked_on_rate) {
     if (!st.wake_armed) {
       st.wake_armed = true;

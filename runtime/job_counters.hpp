@@ -125,9 +125,23 @@ struct stage_counters {
   std::array<std::atomic<uint64_t>, 4> batches_by_reason{};
   std::atomic<uint64_t> batched_records{0};
   std::atomic<uint64_t> max_batch{0};
+  /// Batch sizes: bucket k counts batches of at most 2^k records (the last
+  /// also holds the larger ones).
+  static constexpr size_t batch_size_buckets = 12;
+  std::array<std::atomic<uint64_t>, batch_size_buckets> batch_sizes{};
+
+  void note_batch(uint64_t size) noexcept {
+    size_t k = 0;
+    while (k + 1 < batch_size_buckets && (uint64_t{1} << k) < size)
+      ++k;
+    batch_sizes[k].fetch_add(1, std::memory_order_relaxed);
+  }
   /// Retries sent; retries the budget refused; records that failed
   /// (before the failure action), by timeout.total among them.
   std::atomic<uint64_t> retries{0};
+  /// Retries by why the attempt before failed: retryable (errors, 5xx),
+  /// timeout (timeout.attempt), rate-limited.
+  std::array<std::atomic<uint64_t>, 3> retries_by_reason{};
   std::atomic<uint64_t> budget_refusals{0};
   std::atomic<uint64_t> failed{0};
   std::atomic<uint64_t> total_timeouts{0};
@@ -225,6 +239,9 @@ struct job_counters {
   std::atomic<bool> stop_requested{false};
   /// Records the source handed to subtasks.
   std::atomic<uint64_t> records_in{0};
+  /// How late a paced source reads (its next record was due this long
+  /// ago), ns; 0 for sources read as fast as credit allows.
+  std::atomic<int64_t> source_lag_ns{0};
   /// Lines the sink wrote to the output.
   std::atomic<uint64_t> records_out{0};
   /// Records the sink wrote to the dead-letter file.

@@ -162,6 +162,10 @@ std::string prometheus_text(const job_config& cfg, const job_counters& c) {
   counter("sinfer_records_dead_lettered_total", "Records written to the dead-letter output.", value(c.dead_lettered));
   e.family("sinfer_records_in_flight", "gauge", "Records read and not yet written anywhere.");
   e.sample("sinfer_records_in_flight", job, static_cast<double>(c.in_flight()));
+  e.family("sinfer_source_lag_seconds", "gauge",
+           "How late a paced source reads: its next record was due this long ago (0 when on time or not paced).");
+  e.sample("sinfer_source_lag_seconds", job,
+           static_cast<double>(c.source_lag_ns.load(std::memory_order_relaxed)) / 1e9);
   counter("sinfer_subtask_restarts_total", "Restarts of crashed subtask stages.", value(c.restarts));
   counter("sinfer_checkpoints_completed_total", "Checkpoints completed.", value(c.checkpoints_completed));
   counter("sinfer_checkpoints_failed_total", "Checkpoints abandoned or not written.", value(c.checkpoints_failed));
@@ -193,7 +197,26 @@ std::string prometheus_text(const job_config& cfg, const job_counters& c) {
                stage_labels[s] + "," + label("reason", to_string(static_cast<batch_close>(r))),
                value(c.stages[s].batches_by_reason[r]));
   per_stage("sinfer_stage_batched_records_total", "Records in the batches sent.", &stage_counters::batched_records);
-  per_stage("sinfer_stage_retries_total", "Retries sent.", &stage_counters::retries);
+  e.family("sinfer_stage_retries_total", "counter",
+           "Retries sent, by why the attempt before failed (error, timeout, rate-limited).");
+  for (size_t s = 0; s < stage_labels.size(); ++s)
+    for (size_t r = 0; r < 3; ++r)
+      e.sample("sinfer_stage_retries_total",
+               stage_labels[s] + "," + label("reason", r == 0 ? "error" : r == 1 ? "timeout" : "rate-limited"),
+               value(c.stages[s].retries_by_reason[r]));
+  e.family("sinfer_stage_batch_size", "histogram", "Records per batch sent.");
+  for (size_t s = 0; s < stage_labels.size(); ++s) {
+    uint64_t below = 0;
+    auto& st = c.stages[s];
+    for (size_t k = 0; k + 1 < stage_counters::batch_size_buckets; ++k) {
+      below += st.batch_sizes[k].load(std::memory_order_relaxed);
+      e.sample("sinfer_stage_batch_size_bucket", stage_labels[s] + "," + label("le", std::to_string(uint64_t{1} << k)),
+               static_cast<double>(below));
+    }
+    e.sample("sinfer_stage_batch_size_bucket", stage_labels[s] + ",le=\"+Inf\"", value(st.calls));
+    e.sample("sinfer_stage_batch_size_sum", stage_labels[s], value(st.batched_records));
+    e.sample("sinfer_stage_batch_size_count", stage_labels[s], value(st.calls));
+  }
   per_stage("sinfer_stage_retry_budget_refusals_total", "Retries the retry budget refused.",
             &stage_counters::budget_refusals);
   per_stage("sinfer_stage_failed_records_total", "Records the model could not score (before the failure action).",

@@ -67,11 +67,16 @@ TEST_CASE("prometheus text: counters, gauges, histograms and breakers from a job
   c.records_in = 10;
   c.records_out = 7;
   c.dead_lettered = 2;
-  c.stages[0].calls = 3;
   c.stages[0].batches_by_reason[1] = 3;
   c.stages[0].latency.record(std::chrono::microseconds{700}); // <= 1 ms
   c.stages[0].latency.record(std::chrono::milliseconds{20});  // <= 25 ms
   c.stages[0].latency.record(std::chrono::seconds{100});      // beyond 60 s
+  c.stages[0].note_batch(3);
+  c.stages[0].note_batch(64);
+  c.stages[0].batched_records = 67;
+  c.stages[0].calls = 2;
+  c.stages[0].retries_by_reason[2] = 5;
+  c.source_lag_ns = 1500000000;
   auto ep = c.endpoint("sentiment/sentiment");
   ep->calls = 3;
   ep->limit = 4;
@@ -95,7 +100,15 @@ TEST_CASE("prometheus text: counters, gauges, histograms and breakers from a job
     {"sinfer_records_out_total{" + job + "}", 7},
     {"sinfer_records_dead_lettered_total{" + job + "}", 2},
     {"sinfer_records_in_flight{" + job + "}", 1},
-    {"sinfer_stage_calls_total{" + stage + "}", 3},
+    {"sinfer_stage_calls_total{" + stage + "}", 2},
+    {"sinfer_source_lag_seconds{" + job + "}", 1.5},
+    {"sinfer_stage_retries_total{" + stage + R"(,reason="rate-limited"})", 5},
+    {"sinfer_stage_retries_total{" + stage + R"(,reason="timeout"})", 0},
+    {"sinfer_stage_batch_size_bucket{" + stage + R"(,le="2"})", 0},
+    {"sinfer_stage_batch_size_bucket{" + stage + R"(,le="4"})", 1},
+    {"sinfer_stage_batch_size_bucket{" + stage + R"(,le="64"})", 2},
+    {"sinfer_stage_batch_size_bucket{" + stage + R"(,le="+Inf"})", 2},
+    {"sinfer_stage_batch_size_sum{" + stage + "}", 67},
     {"sinfer_stage_batches_total{" + stage + R"(,reason="slot-free"})", 3},
     {"sinfer_stage_batches_total{" + stage + R"(,reason="full"})", 0},
     {"sinfer_stage_latency_seconds_bucket{" + stage + R"(,le="0.0005"})", 0},
