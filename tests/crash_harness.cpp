@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -98,21 +99,31 @@ pid_t spawn_run(const std::string& sinfer, const std::string& job, const std::st
   return rc == 0 ? pid : -1;
 }
 
-/// Waits for `pid` up to `timeout`; its wait status, or -1 (still running).
-int wait_for(pid_t pid, milliseconds timeout) {
-  auto deadline = clock_type::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid)
-      return status;
-    if (r < 0)
-      return 0x7f00; // not our child any more: treat as failed
-    if (clock_type::now() >= deadline)
-      return -1;
-    std::this_thread::sleep_for(milliseconds{2});
+/// A child process and its exit: a thread blocks in waitpid, so waiting
+/// for the exit with a deadline is a timed wait on the exit itself.
+struct child {
+  pid_t pid = -1;
+  std::future<int> exit;
+
+  explicit child(pid_t p) : pid(p) {
+    exit = std::async(std::launch::async, [p] {
+      int status = 0;
+      return ::waitpid(p, &status, 0) == p ? status : 0x7f00; // not our child: treat as failed
+    });
   }
-}
+
+  /// Its wait status if it exits within `timeout`, else -1 (still running).
+  int wait_for(milliseconds timeout) {
+    return exit.wait_for(timeout) == std::future_status::ready ? exit.get() : -1;
+  }
+
+  /// kill -9 and its wait status.
+  int kill() {
+    ::kill(pid, SIGKILL);
+    return exit.get();
+  }
+};
+
 
 std::string status_text(int status) {
   if (WIFEXITED(status))
@@ -254,7 +265,7 @@ uint32_t draw_delay(std::mt19937_64& rng, double lo, double hi) {
 void drain_server(const reference_server& server) {
   auto deadline = clock_type::now() + std::chrono::seconds{5};
   while (server.stats().records_in_flight > 0 && clock_type::now() < deadline)
-    std::this_thread::sleep_for(milliseconds{1});
+    std::this_thread::yield(); // the server's handlers end within a service time
 }
 
 } // namespace
@@ -317,10 +328,14 @@ crash_figures run_crash_test(const crash_options& o) {
       break;
     }
     uint32_t run = f.runs++;
-    std::this_thread::sleep_for(milliseconds{delay});
-    auto inflight = server.stats().records_in_flight;
-    ::kill(pid, SIGKILL);
-    int status = wait_for(pid, milliseconds{o.run_timeout_ms});
+    // The kill moment: `delay` after the start, unless the run ends first.
+    child running{pid};
+    uint64_t inflight = 0;
+    int status = running.wait_for(milliseconds{delay});
+    if (status == -1) {
+      inflight = server.stats().records_in_flight;
+      status = running.kill();
+    }
     run_time_s += seconds_since(started);
     std::string outcome;
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
@@ -364,10 +379,10 @@ crash_figures run_crash_test(const crash_options& o) {
       problem(tag() + "cannot start " + o.sinfer);
     } else {
       ++f.runs;
-      int status = wait_for(pid, milliseconds{o.run_timeout_ms});
+      child final_run{pid};
+      int status = final_run.wait_for(milliseconds{o.run_timeout_ms});
       if (status == -1) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
+        final_run.kill();
         problem(tag() + "final run hung (not done after " + std::to_string(o.run_timeout_ms) + " ms); see " + log);
       } else if (WIFEXITED(status)) {
         f.final_exit = WEXITSTATUS(status);

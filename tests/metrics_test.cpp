@@ -202,20 +202,16 @@ TEST_CASE("metrics.port: a running job serves /metrics (valid for promtool), /he
   int port = port_promise.get_future().get();
   httplib::Client client{"127.0.0.1", port};
   client.set_read_timeout(5, 0);
-  // Scrape until the job has written records (a bounded wait on the job's
-  // own figures, not a sleep standing in for it).
-  std::string text;
-  for (int i = 0; i < 200; ++i) {
-    auto res = client.Get("/metrics");
-    REQUIRE(res);
-    REQUIRE(res->status == 200);
-    CHECK(res->get_header_value("Content-Type").find("text/plain; version=0.0.4") == 0);
-    text = res->body;
-    auto out = sample_of(text, R"(sinfer_records_out_total{job_name="metrics-job"})");
-    if (out && *out > 0)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
+  // Scrape once the job has written records (a bounded wait on the job's
+  // own figures).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  while (opts.counters->records_out.load() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  auto res = client.Get("/metrics");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  CHECK(res->get_header_value("Content-Type").find("text/plain; version=0.0.4") == 0);
+  std::string text = res->body;
   CHECK(*sample_of(text, R"(sinfer_records_out_total{job_name="metrics-job"})") > 0);
   CHECK(text.find(R"(sinfer_endpoint_calls_total{job_name="metrics-job",model="sentiment",endpoint="sentiment"})")
         != std::string::npos);
