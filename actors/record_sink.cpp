@@ -78,11 +78,12 @@ void fail(sink_pointer self, const std::string& what) {
 
 void write_dead_letter(sink_pointer self, const record& rec) {
   auto& st = self->state;
-  st.counters->emit(job_event{"dead-letter", {}}
-                      .text("source", st.cfg->source.name)
-                      .number("partition", rec.id.partition)
-                      .number("offset", static_cast<double>(rec.id.offset))
-                      .text("reason", rec.error));
+  if (st.counters->events) // built only for an event log: dead letters can come in storms
+    st.counters->emit(job_event{"dead-letter", {}}
+                        .text("source", st.cfg->source.name)
+                        .number("partition", rec.id.partition)
+                        .number("offset", static_cast<double>(rec.id.offset))
+                        .text("reason", rec.error));
   if (st.cfg->dead_letter_path.empty()) { // counted only (the simulator)
     ++st.figures.dead_lettered;
     return;
