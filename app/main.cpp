@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/config_loader.hpp"
+#include "runtime/demo.hpp"
 #include "runtime/job_runner.hpp"
 #include "runtime/job_summary.hpp"
 #include "runtime/process_tuning.hpp"
@@ -256,6 +257,18 @@ int main(int argc, char** argv) {
   sim_cmd->add_flag("-q,--quiet", simf.quiet, "No progress lines and no wall-time line on stderr");
   sim_cmd->add_flag("-v,--verbose", simf.verbose, "Log the actors' info lines (breaker changes, restarts) on stderr");
 
+  sinfer::demo_options demo;
+  auto* demo_cmd = app.add_subcommand(
+    "demo", "Run a three-model pipeline (kserve-v2 embeddings, two http-json classifier endpoints, an OpenAI chat "
+            "summary for negative reviews) against reference servers on loopback, with a failure mid-run; "
+            "narrates what the runtime does and prints a final table");
+  demo_cmd->add_option("--dir", demo.dir, "Directory for the job config, output, dead letters and event log")
+    ->default_val("build/demo");
+  demo_cmd->add_option("--records", demo.records, "Generated reviews (paced at 100/s)")
+    ->default_val(3000)
+    ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
+  demo_cmd->add_flag("-q,--quiet", demo.quiet, "No narration, only the final table");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -269,6 +282,8 @@ int main(int argc, char** argv) {
       spdlog::set_level(spdlog::level::from_str(log_level));
       return run(path, progress, quiet, threads, restore);
     }
+    if (*demo_cmd)
+      return sinfer::run_demo(demo) == 0 ? exit_ok : exit_job_failed;
     if (*sim_cmd) {
       if (seed_opt->count() > 0)
         simf.seed = seed;

@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
-# Quick start, command 1: install, build, and run the demo job (embedded in-process models).
+# Quick start, command 1: install, build, and run `sinfer demo` (three models on loopback servers, a failure mid-run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
-mkdir -p build/demo
-cd build/demo
-exec ../sinfer run ../../examples/quickstart.json
+exec build/sinfer demo --dir build/demo
