@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include "runtime/config_loader.hpp"
@@ -283,6 +284,13 @@ demo_result run_demo_detailed(const demo_options& o) {
         recovered_check = now + milliseconds{2000};
         say.say("breaker %s CLOSED: the probes succeeded, %s takes traffic again", e.endpoint.c_str(),
                 e.endpoint.c_str());
+        // What a Prometheus server would scrape now (kept for the test).
+        if (!final_pass && metrics_port >= 0 && res.metrics_after_recovery.empty()) {
+          httplib::Client scrape{"127.0.0.1", metrics_port.load()};
+          scrape.set_read_timeout(5, 0);
+          if (auto r = scrape.Get("/metrics"); r && r->status == 200)
+            res.metrics_after_recovery = r->body;
+        }
       }
     }
     if (moved_pending && (now >= moved_check || final_pass)) {
@@ -296,6 +304,7 @@ demo_result run_demo_detailed(const demo_options& o) {
       recovered_pending = false;
       say.say("recovered: since the breaker closed gpu-a made %" PRIu64 " calls, gpu-b %" PRIu64,
               calls_of(c, fa) - a_at_close, calls_of(c, hb) - b_at_close);
+
     }
     if (!final_pass && now - last_progress >= milliseconds{5000}) {
       last_progress = now;

@@ -56,6 +56,9 @@ struct demo_result {
   bool fault_injected = false;
   /// Calls each classifier endpoint made from the fault's start to the end.
   uint64_t failing_calls_after_fault = 0, healthy_calls_after_fault = 0;
+  /// The job's /metrics page, scraped while it ran, when the failing
+  /// endpoint's breaker closed again (empty if the job ended first).
+  std::string metrics_after_recovery;
 };
 
 /// Runs the demo; narration and the final table go to stdout.

@@ -67,6 +67,24 @@ TEST_CASE("demo: the failing endpoint's job breaker opens, traffic moves, summar
   CHECK(r.failing_calls_after_fault < r.healthy_calls_after_fault);
   CHECK(c.endpoint(r.failing_endpoint)->calls.load() < c.endpoint(r.healthy_endpoint)->calls.load());
   CHECK(c.stages[1].retries.load() > 0);
+  // The same story on the /metrics page scraped during the run, when the
+  // breaker had closed again.
+  auto& page = r.metrics_after_recovery;
+  REQUIRE_MESSAGE(!page.empty(), "no /metrics scrape during the run");
+  auto sample = [&](const std::string& series) -> double {
+    auto at = page.find("\n" + series + " ");
+    REQUIRE_MESSAGE(at != std::string::npos, series);
+    return std::stod(page.substr(at + series.size() + 2));
+  };
+  std::string job = R"(job_name="demo")";
+  auto ep = [&](const std::string& e) { return job + R"(,model="sentiment",endpoint=")" + e + "\""; };
+  CHECK(sample("sinfer_breaker_transitions_total{" + ep("gpu-a") + R"(,scope="job",to="open"})") >= 1);
+  CHECK(sample("sinfer_breaker_transitions_total{" + ep("gpu-a") + R"(,scope="job",to="closed"})") >= 1);
+  CHECK(sample("sinfer_breaker_state{" + ep("gpu-a") + R"(,scope="job",state="closed"})") == 1);
+  CHECK(sample("sinfer_endpoint_call_failures_total{" + ep("gpu-a") + "}") > 0);
+  CHECK(sample("sinfer_endpoint_calls_total{" + ep("gpu-a") + "}")
+        < sample("sinfer_endpoint_calls_total{" + ep("gpu-b") + "}"));
+  CHECK(sample("sinfer_records_dead_lettered_total{" + job + "}") == 0);
 
   // The summary stage (index 2) ran only for negative reviews.
   REQUIRE(c.stage_count == 3);
