@@ -68,6 +68,24 @@
 
 namespace sinfer {
 
+/// `s` escaped as a Prometheus label value (backslash, double quote and
+/// newline), for writers of the text format.
+inline std::string prometheus_label_value(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out.push_back(c);
+  }
+  return out;
+}
+
 /// A sample's labels in page order, (name, unescaped value).
 using prom_labels = std::vector<std::pair<std::string, std::string>>;
 

@@ -53,61 +53,69 @@ std::string job_text(const demo_options& o, const std::string& embed_url, const 
                      const std::string& dead, const std::string& events) {
   char rate[32];
   std::snprintf(rate, sizeof rate, "%g", o.rate);
-  auto open_ms = std::to_string(o.open_duration.count()) + "ms";
-  std::string t;
-  t += "{\n";
-  t += "  \"job\": {\"name\": \"demo\", \"parallelism\": 2, \"output-mode\": \"unordered\"},\n";
-  t += "  \"source\": {\n";
-  t += "    \"type\": \"generator\", \"count\": " + std::to_string(o.records) + ", \"rate\": " + rate
-       + ", \"seed\": 7,\n";
-  t += "    \"template\": {\n";
-  t += "      \"id\": \"${i}\",\n";
-  t += "      \"user\": \"u${pick:1|2|3|4|5|6|7|8|9|10|11|12}\",\n";
-  t += "      \"review\": \"${pick:great product, fast delivery|terrible service, never again|it was ok|"
-       "love it, would recommend|broken on arrival, want a refund|nice but slow shipping|"
-       "the worst purchase ever|excellent value and friendly support}\"\n";
-  t += "    }\n";
-  t += "  },\n";
-  t += "  \"models\": {\n";
-  t += "    \"embed\": {\n";
-  t += "      \"provider\": \"kserve-v2\", \"model\": \"hash-embedder\",\n";
-  t += "      \"endpoints\": [{\"url\": " + json_quote(embed_url) + ", \"name\": \"triton\"}],\n";
-  t += "      \"input\": {\"text\": \"review\"}, \"output\": {\"embedding\": \"review_embedding\"},\n";
-  t += "      \"batch\": {\"max-size\": 32}, \"concurrency\": {\"max\": 4},\n";
-  t += "      \"timeout\": {\"attempt\": \"2s\", \"total\": \"30s\"}\n";
-  t += "    },\n";
-  t += "    \"sentiment\": {\n";
-  t += "      \"provider\": \"http-json\",\n";
-  t += "      \"endpoints\": [{\"url\": " + json_quote(a_url) + ", \"name\": \"gpu-a\"},\n";
-  t += "                    {\"url\": " + json_quote(b_url) + ", \"name\": \"gpu-b\"}],\n";
-  t += "      \"input\": {\"text\": \"review\"}, \"output\": {\"label\": \"sentiment\", \"score\": "
-       "\"sentiment_score\"},\n";
-  t += "      \"routing\": {\"strategy\": \"load-aware\"},\n";
-  t += "      \"batch\": {\"max-size\": 32}, \"concurrency\": {\"max\": 4},\n";
-  t += "      \"timeout\": {\"attempt\": \"2s\", \"total\": \"60s\"},\n";
-  t += "      \"retry\": {\"max-attempts\": 6, \"initial-backoff\": \"50ms\", \"max-backoff\": \"1s\", "
-       "\"jitter\": \"full\", \"budget-percent\": 50},\n";
-  t += "      \"breaker\": {\"job\": {\"failure-rate\": 0.5, \"minimum-calls\": 10, \"window-size\": 20,\n";
-  t += "                             \"open-duration\": \"" + open_ms
-       + "\", \"open-growth\": 1, \"half-open-probes\": 3}},\n";
-  t += "      \"failure-action\": \"dead-letter\"\n";
-  t += "    },\n";
-  t += "    \"summary\": {\n";
-  t += "      \"provider\": \"openai\", \"model\": \"summarizer\",\n";
-  t += "      \"endpoints\": [{\"url\": " + json_quote(llm_url) + ", \"name\": \"vllm\"}],\n";
-  t += "      \"openai\": {\"api\": \"chat\", \"prompt\": \"Summarise this complaint: ${review}\",\n";
-  t += "                 \"system-prompt\": \"Be brief.\", \"temperature\": 0, \"max-tokens\": 16},\n";
-  t += "      \"output\": {\"content\": \"summary\"},\n";
-  t += "      \"concurrency\": {\"max\": 8},\n";
-  t += "      \"timeout\": {\"attempt\": \"5s\", \"total\": \"60s\"}\n";
-  t += "    }\n";
-  t += "  },\n";
-  t += "  \"stages\": [\"embed\", \"sentiment\",\n";
-  t += "             {\"model\": \"summary\", \"when\": {\"field\": \"sentiment\", \"equals\": \"negative\"}}],\n";
-  t += "  \"sink\": {\"type\": \"jsonl\", \"path\": " + json_quote(out) + "},\n";
-  t += "  \"dead-letter\": {\"path\": " + json_quote(dead) + "},\n";
-  t += "  \"metrics\": {\"port\": 0, \"event-log\": " + json_quote(events) + "}\n";
-  t += "}\n";
+  // @NAME@ marks what is filled in below (the generator's own ${...} stay).
+  std::string t = R"({
+  "job": {"name": "demo", "parallelism": 2, "output-mode": "unordered"},
+  "source": {
+    "type": "generator", "count": @COUNT@, "rate": @RATE@, "seed": 7,
+    "template": {
+      "id": "${i}",
+      "user": "u${pick:1|2|3|4|5|6|7|8|9|10|11|12}",
+      "review": "${pick:great product, fast delivery|terrible service, never again|it was ok|love it, would recommend|broken on arrival, want a refund|nice but slow shipping|the worst purchase ever|excellent value and friendly support}"
+    }
+  },
+  "models": {
+    "embed": {
+      "provider": "kserve-v2", "model": "hash-embedder",
+      "endpoints": [{"url": @EMBED_URL@, "name": "triton"}],
+      "input": {"text": "review"}, "output": {"embedding": "review_embedding"},
+      "batch": {"max-size": 32}, "concurrency": {"max": 4},
+      "timeout": {"attempt": "2s", "total": "30s"}
+    },
+    "sentiment": {
+      "provider": "http-json",
+      "endpoints": [{"url": @A_URL@, "name": "gpu-a"},
+                    {"url": @B_URL@, "name": "gpu-b"}],
+      "input": {"text": "review"}, "output": {"label": "sentiment", "score": "sentiment_score"},
+      "routing": {"strategy": "load-aware"},
+      "batch": {"max-size": 32}, "concurrency": {"max": 4},
+      "timeout": {"attempt": "2s", "total": "60s"},
+      "retry": {"max-attempts": 6, "initial-backoff": "50ms", "max-backoff": "1s", "jitter": "full", "budget-percent": 50},
+      "breaker": {"job": {"failure-rate": 0.5, "minimum-calls": 10, "window-size": 20,
+                          "open-duration": "@OPEN_MS@ms", "open-growth": 1, "half-open-probes": 3}},
+      "failure-action": "dead-letter"
+    },
+    "summary": {
+      "provider": "openai", "model": "summarizer",
+      "endpoints": [{"url": @LLM_URL@, "name": "vllm"}],
+      "openai": {"api": "chat", "prompt": "Summarise this complaint: ${review}",
+                 "system-prompt": "Be brief.", "temperature": 0, "max-tokens": 16},
+      "output": {"content": "summary"},
+      "concurrency": {"max": 8},
+      "timeout": {"attempt": "5s", "total": "60s"}
+    }
+  },
+  "stages": ["embed", "sentiment",
+             {"model": "summary", "when": {"field": "sentiment", "equals": "negative"}}],
+  "sink": {"type": "jsonl", "path": @OUT@},
+  "dead-letter": {"path": @DEAD@},
+  "metrics": {"port": 0, "event-log": @EVENTS@}
+}
+)";
+  for (auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+         {"@COUNT@", std::to_string(o.records)},
+         {"@RATE@", rate},
+         {"@OPEN_MS@", std::to_string(o.open_duration.count())},
+         {"@EMBED_URL@", json_quote(embed_url)},
+         {"@A_URL@", json_quote(a_url)},
+         {"@B_URL@", json_quote(b_url)},
+         {"@LLM_URL@", json_quote(llm_url)},
+         {"@OUT@", json_quote(out)},
+         {"@DEAD@", json_quote(dead)},
+         {"@EVENTS@", json_quote(events)}}) {
+    auto at = t.find(name);
+    t.replace(at, name.size(), value);
+  }
   return t;
 }
 

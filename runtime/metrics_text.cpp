@@ -133,22 +133,6 @@ std::string status_json(const job_config& cfg, const job_counters& c, bool ready
   return out;
 }
 
-std::string prometheus_label_value(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out.push_back(c);
-  }
-  return out;
-}
-
 std::string prometheus_text(const job_config& cfg, const job_counters& c) {
   exposition e;
   auto job = label("job_name", cfg.name);

@@ -19,6 +19,7 @@
 
 #include <string>
 
+#include "policies/prometheus_text.hpp"
 #include "runtime/job_config.hpp"
 #include "runtime/job_counters.hpp"
 
@@ -34,8 +35,5 @@ std::string prometheus_text(const job_config& cfg, const job_counters& counters)
 /// rate_limited, latency_ms, probe_queue_depth (null: unknown), suspect,
 /// breaker (the job breaker's state), subtask_breakers_open}]}.
 std::string status_json(const job_config& cfg, const job_counters& counters, bool ready);
-
-/// `s` escaped as a Prometheus label value (backslash, quote, newline).
-std::string prometheus_label_value(const std::string& s);
 
 } // namespace sinfer

@@ -13,6 +13,7 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include "policies/prometheus_text.hpp"
 #include "runtime/json_text.hpp"
 
 namespace sinfer {
@@ -136,22 +137,6 @@ const char* openai_error_type(int status) {
     case 429: return "rate_limit_error";
     default: return status >= 500 ? "server_error" : "invalid_request_error";
   }
-}
-
-/// A Prometheus label value: backslash, double quote and newline escaped.
-std::string label_value(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
-  }
-  return out;
 }
 
 /// Flattens the strings of a (possibly nested) BYTES data array into JSON
@@ -955,8 +940,8 @@ std::string reference_server::metrics_text() {
     waiting = waiting_;
   }
   std::string out;
-  std::string triton = "{model=\"" + label_value(opts_.served_name) + "\",version=\"1\"}";
-  std::string vllm = "{model_name=\"" + label_value(opts_.served_name) + "\"}";
+  std::string triton = "{model=\"" + prometheus_label_value(opts_.served_name) + "\",version=\"1\"}";
+  std::string vllm = "{model_name=\"" + prometheus_label_value(opts_.served_name) + "\"}";
   auto family = [&](const char* name, const char* type, const char* help, const std::string& labels,
                     const std::string& value) {
     out += std::string{"# HELP "} + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + labels + " "
