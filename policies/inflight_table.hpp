@@ -73,12 +73,7 @@ public:
           f(base_ + i, slots_[i].item);
       return;
     }
-    std::vector<uint64_t> tickets;
-    tickets.reserve(pending_.size());
-    for (auto& kv : pending_)
-      tickets.push_back(kv.first);
-    std::sort(tickets.begin(), tickets.end());
-    for (auto t : tickets)
+    for (auto t : pending_tickets())
       f(t, pending_.at(t));
   }
 
@@ -95,12 +90,7 @@ public:
     }
     for (auto& item : ready_)
       f(item, true);
-    std::vector<uint64_t> tickets;
-    tickets.reserve(pending_.size());
-    for (auto& kv : pending_)
-      tickets.push_back(kv.first);
-    std::sort(tickets.begin(), tickets.end());
-    for (auto t : tickets)
+    for (auto t : pending_tickets())
       f(pending_.at(t), false);
   }
 
@@ -148,6 +138,16 @@ public:
   }
 
 private:
+  /// Unordered mode: the pending tickets, sorted.
+  std::vector<uint64_t> pending_tickets() const {
+    std::vector<uint64_t> tickets;
+    tickets.reserve(pending_.size());
+    for (auto& kv : pending_)
+      tickets.push_back(kv.first);
+    std::sort(tickets.begin(), tickets.end());
+    return tickets;
+  }
+
   struct slot {
     T item;
     bool done;

@@ -72,9 +72,9 @@ TEST_CASE("demo: the failing endpoint's job breaker opens, traffic moves, summar
   auto& page = r.metrics_after_recovery;
   REQUIRE_MESSAGE(!page.empty(), "no /metrics scrape during the run");
   auto sample = [&](const std::string& series) -> double {
-    auto at = page.find("\n" + series + " ");
-    REQUIRE_MESSAGE(at != std::string::npos, series);
-    return std::stod(page.substr(at + series.size() + 2));
+    auto v = prometheus_sample(page, series);
+    REQUIRE_MESSAGE(v, series);
+    return *v;
   };
   std::string job = R"(job_name="demo")";
   auto ep = [&](const std::string& e) { return job + R"(,model="sentiment",endpoint=")" + e + "\""; };

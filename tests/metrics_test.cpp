@@ -26,14 +26,6 @@ using namespace sinfer::test;
 
 namespace {
 
-/// The value of the sample line that starts with `series` ("name{labels}").
-std::optional<double> sample_of(const std::string& text, const std::string& series) {
-  auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos)
-    return std::nullopt;
-  return std::stod(text.substr(at + series.size() + 2));
-}
-
 job_config small_job(const model_registry& models) {
   return job_builder{"metrics-job"}
     .parallelism(2)
@@ -126,12 +118,12 @@ TEST_CASE("prometheus text: counters, gauges, histograms and breakers from a job
   };
   for (auto& r : rows) {
     CAPTURE(r.series);
-    auto v = sample_of(text, r.series);
+    auto v = prometheus_sample(text, r.series);
     REQUIRE(v);
     CHECK(*v == doctest::Approx(r.value));
   }
   // The sum counts each latency as its bucket's midpoint: within 5%.
-  auto sum = sample_of(text, "sinfer_stage_latency_seconds_sum{" + stage + "}");
+  auto sum = prometheus_sample(text, "sinfer_stage_latency_seconds_sum{" + stage + "}");
   REQUIRE(sum);
   CHECK(*sum == doctest::Approx(100.0207).epsilon(0.05));
   // Every family has HELP and TYPE; counters end in _total.
@@ -212,7 +204,7 @@ TEST_CASE("metrics.port: a running job serves /metrics (valid for promtool), /he
   REQUIRE(res->status == 200);
   CHECK(res->get_header_value("Content-Type").find("text/plain; version=0.0.4") == 0);
   std::string text = res->body;
-  CHECK(*sample_of(text, R"(sinfer_records_out_total{job_name="metrics-job"})") > 0);
+  CHECK(*prometheus_sample(text, R"(sinfer_records_out_total{job_name="metrics-job"})") > 0);
   CHECK(text.find(R"(sinfer_endpoint_calls_total{job_name="metrics-job",model="sentiment",endpoint="sentiment"})")
         != std::string::npos);
   auto health = client.Get("/healthz");

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -75,6 +76,15 @@ inline std::string read_file(const std::string& path) {
   std::ostringstream os;
   os << in.rdbuf();
   return os.str();
+}
+
+/// The value of the Prometheus sample `series` ("name{labels}") on a text
+/// exposition page; nullopt when the page has no such line.
+inline std::optional<double> prometheus_sample(const std::string& page, const std::string& series) {
+  auto at = page.find("\n" + series + " ");
+  if (at == std::string::npos)
+    return std::nullopt;
+  return std::stod(page.substr(at + series.size() + 2));
 }
 
 /// The names in directory `dir` (not "." and ".."), sorted; empty when it
