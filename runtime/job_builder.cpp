@@ -1,8 +1,37 @@
 #include "runtime/job_builder.hpp"
 
 #include "runtime/config_loader.hpp"
+#include "runtime/json_text.hpp"
 
 namespace sinfer {
+
+namespace {
+stage_condition string_condition(stage_condition::test kind, std::string field,
+                                 const std::vector<std::string>& values) {
+  stage_condition c;
+  c.kind = kind;
+  c.field = std::move(field);
+  for (auto& v : values)
+    c.values.push_back(json_quote(v)); // escaped as simdjson minifies the record's value
+  return c;
+}
+} // namespace
+
+stage_condition when_equals(std::string field, std::string_view value) {
+  return string_condition(stage_condition::test::equals, std::move(field), {std::string{value}});
+}
+
+stage_condition when_not_equals(std::string field, std::string_view value) {
+  return string_condition(stage_condition::test::not_equals, std::move(field), {std::string{value}});
+}
+
+stage_condition when_in(std::string field, const std::vector<std::string>& values) {
+  return string_condition(stage_condition::test::in, std::move(field), values);
+}
+
+stage_condition when_exists(std::string field) {
+  return string_condition(stage_condition::test::exists, std::move(field), {});
+}
 
 model_spec::model_spec(std::string name, std::string in_process_model) {
   cfg_.name = std::move(name);
@@ -250,6 +279,11 @@ job_builder& job_builder::sink_buffer(uint32_t records) {
 
 job_builder& job_builder::checkpoint(checkpoint_config cfg) {
   cfg_.checkpoint = std::move(cfg);
+  return *this;
+}
+
+job_builder& job_builder::metrics(metrics_config cfg) {
+  cfg_.metrics = std::move(cfg);
   return *this;
 }
 

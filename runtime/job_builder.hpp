@@ -17,6 +17,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "backends/in_process.hpp"
 #include "runtime/job_config.hpp"
@@ -96,6 +98,14 @@ private:
   model_config cfg_;
 };
 
+/// Stage conditions (`stages[i].when`) for `job_builder::stage(name, when)`,
+/// comparing a record's top-level field with string values. For other JSON
+/// values, fill a stage_condition with minified JSON text yourself.
+stage_condition when_equals(std::string field, std::string_view value);
+stage_condition when_not_equals(std::string field, std::string_view value);
+stage_condition when_in(std::string field, const std::vector<std::string>& values);
+stage_condition when_exists(std::string field);
+
 /// Thrown by `job_builder::build` with every validation error, one per line.
 class invalid_job : public std::invalid_argument {
 public:
@@ -129,6 +139,10 @@ public:
   /// Checkpointed fault tolerance (job_config::checkpoint): the sink and
   /// dead-letter paths become directories of parts.
   job_builder& checkpoint(checkpoint_config cfg);
+  /// `metrics.*`: /metrics, /healthz, /readyz and /status on `port` (0:
+  /// any free port, reported through run_options::on_metrics) and the
+  /// event log file.
+  job_builder& metrics(metrics_config cfg);
 
   /// Validates against `models` and returns the config; throws invalid_job.
   job_config build(const model_registry& models) const;

@@ -223,6 +223,36 @@ TEST_CASE("the C++ API example builds and runs the same kind of job") {
   CHECK(lines[0].find("\"shout\":\"") != std::string::npos);
 }
 
+TEST_CASE("examples/review_demo: the demo pipeline from the C++ API survives its endpoint fault") {
+  // 600 reviews at 150/s (4 s); gpu-a answers 503 from record 200 for 2 s.
+  temp_dir dir;
+  auto r = run_in(dir, std::string{SINFER_REVIEW_DEMO_BIN} +
+                         " --dir demo --records 600 --rate 150 --fault-seconds 2");
+  INFO(r.out);
+  INFO(r.err);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("FAULT: gpu-a answers 503") != std::string::npos);
+  CHECK(r.out.find("job breaker sentiment/gpu-a: closed -> open") != std::string::npos);
+  CHECK(r.out.find("600 in, 600 out, 0 dead-lettered, none lost") != std::string::npos);
+  // Every review scored by all three models; a summary exactly for the
+  // negative ones (the stage condition).
+  auto lines = read_lines(dir.file("demo/out.jsonl"));
+  REQUIRE(lines.size() == 600);
+  size_t negative = 0;
+  for (auto& line : lines) {
+    CHECK(line.find("\"review_embedding\":[") != std::string::npos);
+    bool neg = line.find("\"sentiment\":\"negative\"") != std::string::npos;
+    negative += neg;
+    CHECK_MESSAGE(neg == (line.find("\"summary\":") != std::string::npos), line);
+  }
+  CHECK(negative > 0);
+  CHECK(negative < 600);
+  // The event log has the job breaker's opening.
+  auto events = read_file(dir.file("demo/events.jsonl"));
+  CHECK(events.find("\"endpoint\":\"sentiment/gpu-a\"") != std::string::npos);
+  CHECK(events.find("\"to\":\"open\"") != std::string::npos);
+}
+
 TEST_CASE("stdin to stdout: a pipe in, a pipe out, dead letters still go to their file") {
   temp_dir dir;
   write_file(dir.file("in.jsonl"), "{\"text\":\"great\"}\nnot json\n{\"text\":\"awful\"}\n");

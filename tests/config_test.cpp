@@ -660,3 +660,31 @@ TEST_CASE("stages with a condition: {\"model\", \"when\"} beside plain names") {
   check_rejected(job(R"([{"model": "b", "if": {}}])"), "stages[0].if: unknown key", models);
   check_rejected(job(R"([5])"), "stages[0]: expected a model name (string) or", models);
 }
+
+TEST_CASE("stage conditions from the C++ API equal the config file's (same minified values)") {
+  auto models = model_registry::with_builtins();
+  // A control character and a non-ASCII letter: the builder's values must be
+  // escaped as simdjson minifies the record's field, or they never match.
+  const std::string tricky = R"(neg\u0001ativ\u00e9)"; // JSON escapes, as in a config file
+  auto parsed = parse_job_config(R"({"source": {"type": "generator", "count": 1}, "models": {
+      "b": {"model": "text-length", "input": {"text": "text"}, "output": {"length": "n"}}},
+      "stages": [{"model": "b", "when": {"field": "s", "equals": ")" + tricky + R"("}},
+                 {"model": "b", "when": {"field": "s", "in": ["x", ")" + tricky + R"("]}}],
+      "sink": {"type": "discard"}})",
+                                 "job.json", models);
+  REQUIRE(parsed.config);
+  const std::string raw = "neg\x01" "ativ\xc3\xa9"; // the same text, as bytes
+  auto eq = when_equals("s", raw);
+  CHECK(eq.kind == stage_condition::test::equals);
+  CHECK(eq.field == "s");
+  CHECK(eq.values == parsed.config->condition_of(0).values);
+  auto in = when_in("s", {"x", raw});
+  CHECK(in.kind == stage_condition::test::in);
+  CHECK(in.values == parsed.config->condition_of(1).values);
+  CHECK(when_not_equals("s", "x").kind == stage_condition::test::not_equals);
+  auto ex = when_exists("s");
+  CHECK(ex.kind == stage_condition::test::exists);
+  CHECK(ex.values.empty());
+  CHECK(ex.matches(std::string_view{"1"}));
+  CHECK(!ex.matches(std::nullopt));
+}
