@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "policies/deadline_queue.hpp"
+#include "policies/routing.hpp"
 
 namespace sinfer {
 
@@ -43,8 +44,9 @@ struct endpoint_state {
   /// No grants before this time (Retry-After).
   caf::actor_clock::time_point paused_until{};
   bool resume_armed = false;
-  /// Smoothed latency of successful calls in ms (TCP's SRTT, 1/8); 0: none.
-  double srtt_ms = 0.0;
+  /// Smoothed latency of successful calls (TCP's SRTT, 1/8), fading while
+  /// idle for the routers (policies/routing.hpp).
+  latency_estimate latency;
   /// The failure share (endpoint_load::failure_rate) at `failure_at`.
   double failure_share = 0.0;
   caf::actor_clock::time_point failure_at{};
@@ -101,7 +103,7 @@ endpoint_load load_now(endpoint_pointer self) {
   endpoint_load l;
   l.in_flight = st.busy;
   l.limit = st.limiter->limit();
-  l.latency_ms = st.srtt_ms;
+  l.latency_ms = st.latency.current(now, !st.started.empty()); // calls in flight: no fading
   l.failure_rate = failure_share(st, now);
   l.paused = now < st.paused_until;
   if (st.in_band) {
@@ -195,8 +197,8 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
       if (st.in_band)
         st.in_band->on_sample(now, latency);
       double ms = std::chrono::duration<double, std::milli>(latency).count();
-      st.srtt_ms = st.srtt_ms == 0 ? ms : st.srtt_ms + (ms - st.srtt_ms) / 8;
-      c.latency_ms.store(st.srtt_ms, std::memory_order_relaxed);
+      st.latency.observe(ms, now);
+      c.latency_ms.store(st.latency.smoothed(), std::memory_order_relaxed);
       c.latency.record(latency);
     } else if (overload)
       st.limiter->on_drop(now);

@@ -21,11 +21,13 @@
 /// - `primary_backup`: the first eligible endpoint in config order.
 /// Pure: no clock reads, no threads, no CAF.
 
+#include <cmath>
 #include <cstdint>
 #include <string_view>
 #include <vector>
 
 #include "policies/backoff.hpp"
+#include "policies/time.hpp"
 
 namespace sinfer {
 
@@ -40,6 +42,53 @@ inline const char* to_string(routing_strategy s) noexcept {
   }
   return "unknown";
 }
+
+/// An endpoint's latency as load-aware routing sees it: TCP's SRTT (1/8)
+/// over successful calls that fades while the endpoint is idle.
+///
+/// Without fading, an endpoint that was slow once keeps its high figure for
+/// as long as it gets no calls, and at light load it gets none (a faster
+/// one always scores lower): it would never be measured again, even after
+/// it recovered. So while nothing is in flight there, the figure halves
+/// every `half_life` since the last answer (linkerd's peak-EWMA balancer
+/// decays its estimate the same way) until a batch goes there again; and
+/// the first answer after an idle of at least one half-life restarts the
+/// average from that sample (TCP restarts its estimates after idle too), so
+/// that one call tells whether the endpoint is still slow. While calls are
+/// in flight the figure does not fade: an endpoint that stopped answering
+/// must not look faster for it. Pure.
+class latency_estimate {
+public:
+  explicit latency_estimate(policy_duration half_life = std::chrono::seconds{2}) : half_life_(half_life) {
+  }
+
+  /// A successful call answered at `now` after `ms` milliseconds.
+  void observe(double ms, policy_time now) noexcept {
+    bool stale = srtt_ms_ > 0 && now - last_ >= half_life_;
+    srtt_ms_ = srtt_ms_ == 0 || stale ? ms : srtt_ms_ + (ms - srtt_ms_) / 8;
+    last_ = now;
+  }
+
+  /// The router's figure at `now` (0: none yet); `busy`: calls are in
+  /// flight at the endpoint.
+  double current(policy_time now, bool busy) const noexcept {
+    if (busy || srtt_ms_ == 0 || now <= last_ || half_life_.count() <= 0)
+      return srtt_ms_;
+    double idle = std::chrono::duration<double>(now - last_).count();
+    double half = std::chrono::duration<double>(half_life_).count();
+    return srtt_ms_ * std::exp2(-idle / half);
+  }
+
+  /// The smoothed latency without fading (a metric), ms; 0: none yet.
+  double smoothed() const noexcept {
+    return srtt_ms_;
+  }
+
+private:
+  policy_duration half_life_;
+  double srtt_ms_ = 0;
+  policy_time last_{};
+};
 
 /// What the router knows about one endpoint at the moment of a pick.
 struct endpoint_view {

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -174,4 +175,68 @@ TEST_CASE("routing: load-aware over equal endpoints spreads evenly, the same way
     CHECK(count[i] > 850);
     CHECK(count[i] < 1150);
   }
+}
+
+TEST_CASE("routing: an endpoint's latency figure fades while idle, so a once-slow endpoint is measured again") {
+  using std::chrono::milliseconds;
+  struct row {
+    const char* name;
+    long long at_ms;  // when current() is read
+    bool busy;        // calls in flight then
+    double expected;  // the figure (ms)
+  };
+  // One answer of 32 ms at t=0, half-life 2 s.
+  latency_estimate est{std::chrono::seconds{2}};
+  CHECK(est.current(at_ms(0), false) == 0.0); // none yet
+  est.observe(32, at_ms(0));
+  std::vector<row> rows = {
+    {"just measured", 0, false, 32},
+    {"one half-life idle", 2000, false, 16},
+    {"two half-lives idle", 4000, false, 8},
+    {"half a half-life", 1000, false, 32 / std::sqrt(2.0)},
+    {"calls in flight: no fading", 4000, true, 32},
+    {"a read before the answer's time", -5, false, 32},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.name);
+    CHECK(est.current(at_ms(r.at_ms), r.busy) == doctest::Approx(r.expected));
+  }
+  CHECK(est.smoothed() == 32); // the metric does not fade
+
+  // Answers close together average (1/8); the first answer after an idle of
+  // a half-life or more starts afresh.
+  est.observe(16, at_ms(100));
+  CHECK(est.smoothed() == doctest::Approx(30));
+  est.observe(4, at_ms(100 + 1999));
+  CHECK(est.smoothed() == doctest::Approx(30 - 26.0 / 8));
+  est.observe(4, at_ms(100 + 1999 + 2000));
+  CHECK(est.smoothed() == 4);
+}
+
+TEST_CASE("routing: at light load a once-slow endpoint gets a batch again once its figure fades, then stays "
+          "unused while it is still slow") {
+  // A was 30 ms, B is 5 ms; one batch at a time (light load), every 100 ms.
+  router rt{routing_strategy::load_aware, 3};
+  latency_estimate a, b;
+  a.observe(30, at_ms(0));
+  b.observe(5, at_ms(0));
+  std::vector<long long> picks_of_a;
+  for (long long t = 100; t <= 20000; t += 100) {
+    auto eps = views({{true, 0, 8, 0, a.current(at_ms(t), false), 1}, {true, 0, 8, 0, b.current(at_ms(t), false), 1}});
+    int p = rt.pick(eps);
+    REQUIRE(p >= 0);
+    // Every call answers within the step: A is still 30 ms, B 5 ms.
+    if (p == 0) {
+      picks_of_a.push_back(t);
+      a.observe(30, at_ms(t));
+    } else {
+      b.observe(5, at_ms(t));
+    }
+  }
+  // Without fading A would never be picked (30 > 5 at equal load). With it,
+  // A is tried once its figure falls under B's (30 / 2^(t/2s) < 5: after
+  // log2(6) x 2 s = 5.2 s idle), its answer says it is still slow, and it
+  // waits as long again (B's own figure fades 100 ms between its batches,
+  // hence 5.3 s): three tries in 20 s, 197 of 200 batches at B.
+  CHECK(picks_of_a == std::vector<long long>{5300, 10600, 15900});
 }
