@@ -7,6 +7,7 @@
 #include <deque>
 
 #include <caf/all.hpp>
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include "policies/credit.hpp"
@@ -76,6 +77,55 @@ void fail(sink_pointer self, const std::string& what) {
   self->send(st.supervisor, fail_atom::value, what);
 }
 
+/// Appends `s` as a JSON string even when it is not valid UTF-8 (a record
+/// the source read as bytes, a cut server message): each byte that is not
+/// part of a valid UTF-8 sequence becomes U+FFFD. False when one did (the
+/// string in the file then differs from `s`).
+bool append_text(std::string& out, std::string_view s) {
+  if (simdjson::validate_utf8(s.data(), s.size())) {
+    append_json_string(out, s);
+    return true;
+  }
+  std::string fixed;
+  fixed.reserve(s.size() + 16);
+  for (size_t i = 0; i < s.size();) {
+    size_t len = 1;
+    while (len <= 4 && i + len <= s.size() && !simdjson::validate_utf8(s.data() + i, len))
+      ++len;
+    if (len <= 4 && i + len <= s.size()) {
+      fixed.append(s.data() + i, len);
+      i += len;
+    } else {
+      fixed += "\xEF\xBF\xBD"; // U+FFFD REPLACEMENT CHARACTER
+      ++i;
+    }
+  }
+  append_json_string(out, fixed);
+  return false;
+}
+
+void append_base64(std::string& out, std::string_view bytes) {
+  static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  out.push_back('"');
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    uint32_t n = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8)
+                 | static_cast<uint8_t>(bytes[i + 2]);
+    for (int shift = 18; shift >= 0; shift -= 6)
+      out.push_back(digits[(n >> shift) & 63]);
+  }
+  if (i < bytes.size()) {
+    uint32_t n = static_cast<uint8_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size())
+      n |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    out.push_back(digits[(n >> 18) & 63]);
+    out.push_back(digits[(n >> 12) & 63]);
+    out.push_back(i + 1 < bytes.size() ? digits[(n >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  out.push_back('"');
+}
+
 void write_dead_letter(sink_pointer self, const record& rec) {
   auto& st = self->state;
   if (st.counters->events) // built only for an event log: dead letters can come in storms
@@ -105,9 +155,15 @@ void write_dead_letter(sink_pointer self, const record& rec) {
   if (st.cfg->source.kind != source_kind::generator)
     line += ",\"line\":" + std::to_string(rec.id.offset);
   line += ",\"reason\":";
-  append_json_string(line, rec.error);
+  append_text(line, rec.error);
   line += ",\"record\":";
-  append_json_string(line, rec.json);
+  // A record that is not valid UTF-8 (the source passes bytes on as read)
+  // is shown with U+FFFD in "record"; its exact bytes are in
+  // "record_base64", so nothing is lost and the line stays valid JSON.
+  if (!append_text(line, rec.json)) {
+    line += ",\"record_base64\":";
+    append_base64(line, rec.json);
+  }
   line += "}";
   if (st.dead_parts) {
     std::string error;

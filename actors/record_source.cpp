@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -33,17 +34,29 @@ constexpr size_t chunk_records = 256;
 /// stages parse and append without reallocating.
 constexpr size_t spare_bytes = simdjson::SIMDJSON_PADDING + 64;
 
+/// Bytes of an oversized line the dead letter keeps.
+constexpr size_t oversized_prefix_bytes = 1024;
+
 /// Splits a file descriptor into lines with its own buffer, so a read that
-/// would block can be noticed (poll) before it happens.
+/// would block can be noticed (poll) before it happens. A line longer than
+/// `max_line` bytes is never buffered whole: once the buffered part passes
+/// the limit the reader keeps its first bytes (`oversized_prefix_bytes`, at
+/// most `max_line`) and skips the rest up to the newline, so the buffer
+/// never grows past max(`max_line` + 1, 64 KiB).
 class line_reader {
 public:
-  enum class status { line, would_block, eof, error };
+  enum class status { line, oversized, would_block, eof, error };
 
-  explicit line_reader(int fd) : fd_(fd), buf_(1 << 16) {
+  line_reader(int fd, uint64_t max_line)
+    : fd_(fd), max_line_(max_line), prefix_bytes_(std::min<uint64_t>(oversized_prefix_bytes, max_line)),
+      buf_(1 << 16) {
   }
 
   /// The next line (without '\n') into `out`, valid until the next call.
-  /// `timeout_ms` < 0 blocks; otherwise waits at most that long for input.
+  /// `oversized`: the line was longer than `max_line`; `out` holds its first
+  /// bytes (cut at a UTF-8 character boundary) and `oversized_bytes()` its
+  /// length. `timeout_ms` < 0 blocks; otherwise waits at most that long for
+  /// input.
   status next(std::string_view& out, int timeout_ms) {
     for (;;) {
       auto* nl = static_cast<char*>(std::memchr(buf_.data() + begin_, '\n', end_ - begin_));
@@ -51,23 +64,38 @@ public:
         out = std::string_view{buf_.data() + begin_, static_cast<size_t>(nl - (buf_.data() + begin_))};
         begin_ = static_cast<size_t>(nl - buf_.data()) + 1;
         consumed_ += out.size() + 1;
+        if (skipping_ || out.size() > max_line_)
+          return oversized(out);
         return status::line;
       }
       if (eof_) {
-        if (begin_ == end_)
+        if (begin_ == end_ && !skipping_)
           return status::eof;
         out = std::string_view{buf_.data() + begin_, end_ - begin_};
         begin_ = end_;
         consumed_ += out.size();
+        if (skipping_ || out.size() > max_line_)
+          return oversized(out);
         return status::line;
+      }
+      if (skipping_ || end_ - begin_ > max_line_) {
+        // Too long already: keep its start, drop what is buffered, read on
+        // to its end without keeping it.
+        if (!skipping_) {
+          skipping_ = true;
+          skipped_ = 0;
+          prefix_.assign(buf_.data() + begin_, std::min<size_t>(end_ - begin_, prefix_bytes_));
+        }
+        skipped_ += end_ - begin_; // counted in consumed() once the line ends
+        begin_ = end_ = 0;
       }
       if (begin_ > 0) { // compact
         std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
         end_ -= begin_;
         begin_ = 0;
       }
-      if (end_ == buf_.size())
-        buf_.resize(buf_.size() * 2);
+      if (end_ == buf_.size()) // one partial line fills it, and it is within max_line
+        buf_.resize(std::max<size_t>(buf_.size() + 1, std::min<uint64_t>(buf_.size() * 2, max_line_ + 1)));
       if (timeout_ms >= 0) {
         pollfd pfd{fd_, POLLIN, 0};
         int ready = ::poll(&pfd, 1, timeout_ms);
@@ -90,13 +118,54 @@ public:
     return consumed_;
   }
 
+  /// The length of the last `oversized` line, without its newline.
+  uint64_t oversized_bytes() const noexcept {
+    return oversized_bytes_;
+  }
+
 private:
+  /// Ends an oversized line whose last (or only) part is `out`; `out`
+  /// becomes its kept prefix.
+  status oversized(std::string_view& out) {
+    if (!skipping_) {
+      skipped_ = 0;
+      prefix_.assign(out.data(), std::min<size_t>(out.size(), prefix_bytes_));
+    }
+    oversized_bytes_ = skipped_ + out.size();
+    consumed_ += skipped_;
+    skipping_ = false;
+    skipped_ = 0;
+    // Never end the kept prefix inside a UTF-8 sequence.
+    auto keep = prefix_.size();
+    if (oversized_bytes_ > keep) {
+      size_t back = 0;
+      while (back < 3 && back < keep && (static_cast<unsigned char>(prefix_[keep - 1 - back]) & 0xC0) == 0x80)
+        ++back;
+      if (back < keep) {
+        auto lead = static_cast<unsigned char>(prefix_[keep - 1 - back]);
+        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+        if (need > back + 1) // the sequence is cut: drop its bytes
+          prefix_.resize(keep - 1 - back);
+      }
+    }
+    out = prefix_;
+    return status::oversized;
+  }
+
   int fd_;
+  uint64_t max_line_;
+  /// Bytes of an oversized line kept for its dead letter.
+  size_t prefix_bytes_;
   std::vector<char> buf_;
   uint64_t consumed_ = 0;
   size_t begin_ = 0;
   size_t end_ = 0;
   bool eof_ = false;
+  /// Inside an oversized line: its bytes dropped so far, its first bytes.
+  bool skipping_ = false;
+  uint64_t skipped_ = 0;
+  std::string prefix_;
+  uint64_t oversized_bytes_ = 0;
 };
 
 struct source_state {
@@ -218,6 +287,19 @@ next_status next_record(source_pointer self, record& out, caf::actor_clock::time
     auto status = st.lines->next(raw, timeout_ms);
     if (status == line_reader::status::would_block)
       return next_status::no_input_yet;
+    if (status == line_reader::status::oversized) {
+      // Handed on as a failed record (in its place in the order): the sink
+      // dead-letters it with the start of the line.
+      ++st.line_no;
+      out.id = record_id{0, 0, st.line_no};
+      out.born_ns = ns_since_epoch(src.kind == source_kind::stdin_lines ? self->clock().now() : now);
+      out.json.assign(raw.data(), raw.size());
+      out.error = "source \"" + src.name + "\": line " + std::to_string(st.line_no) + " is "
+                  + std::to_string(st.lines->oversized_bytes()) + " bytes, over source.max-record-bytes ("
+                  + std::to_string(src.max_record_bytes) + "); not read as a record (the dead letter holds its first "
+                  + std::to_string(raw.size()) + " bytes)";
+      return next_status::record;
+    }
     if (status != line_reader::status::line) {
       if (status == line_reader::status::error)
         self->send(st.supervisor, fail_atom::value,
@@ -397,14 +479,14 @@ source_actor::behavior_type source_behavior(source_pointer self, source_settings
     }
   } else if (src.kind == source_kind::stdin_lines) {
     st.fd = STDIN_FILENO;
-    st.lines.emplace(st.fd);
+    st.lines.emplace(st.fd, src.max_record_bytes);
   } else {
     st.fd = ::open(src.path.c_str(), O_RDONLY | O_CLOEXEC);
     st.owns_fd = st.fd >= 0;
     if (st.fd < 0)
       problem = "source \"" + src.name + "\": cannot open \"" + src.path + "\": " + std::strerror(errno);
     else
-      st.lines.emplace(st.fd);
+      st.lines.emplace(st.fd, src.max_record_bytes);
   }
   if (problem.empty() && st.checkpoints && st.checkpoints->restored > 0) {
     // Go on where the restored checkpoint's barrier left.

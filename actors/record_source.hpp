@@ -12,6 +12,10 @@
 ///   0, E) to every subtask after the records handed out so far, and acks
 ///   with its position (the record read but not yet handed out is after the
 ///   barrier); at the end of its input it sends (ended, position).
+/// Oversized lines: a line longer than `source.max-record-bytes` is never
+///   buffered whole; it goes on in its place as a failed record holding its
+///   first bytes (at most 1 KiB, never more than the limit), which the sink
+///   dead-letters with a reason naming its size and the limit.
 /// Routing: by the hash of `job.partition-by`'s value, else round-robin.
 /// Blocking: a file is read in steps of at most `step_records` lines on a
 /// scheduler thread (local file reads do not park). A stdin source runs

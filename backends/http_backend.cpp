@@ -6,18 +6,38 @@
 
 namespace sinfer {
 
-std::string scrub_secrets(const http_connection_settings& cfg, std::string text) {
+namespace {
+
+/// `text` with every header value of `cfg` (with or without its "Bearer "
+/// prefix) replaced by "***"; whether there was one.
+bool replace_secrets(const http_connection_settings& cfg, std::string& text) {
+  bool found = false;
   for (auto& h : cfg.headers) {
     std::string_view value{h.second};
     for (auto secret : {value, value.substr(value.rfind("Bearer ", 0) == 0 ? 7 : value.size())}) {
       if (secret.size() < 4)
         continue;
-      for (auto i = text.find(secret); i != std::string::npos; i = text.find(secret, i))
+      for (auto i = text.find(secret); i != std::string::npos; i = text.find(secret, i)) {
         text.replace(i, secret.size(), "***");
+        found = true;
+      }
     }
   }
-  if (text.size() > 300)
-    text = text.substr(0, 297) + "...";
+  return found;
+}
+
+} // namespace
+
+std::string scrub_secrets(const http_connection_settings& cfg, std::string text) {
+  replace_secrets(cfg, text);
+  if (text.size() > 300) {
+    // Cut at a character boundary (never inside a UTF-8 sequence: the text
+    // ends up in JSON lines).
+    size_t cut = 297;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+      --cut;
+    text = text.substr(0, cut) + "...";
+  }
   return text;
 }
 
@@ -58,6 +78,8 @@ http_answer answer_of(const http_connection_settings& cfg, const httplib::Result
   http_answer a;
   if (!r) {
     a.transport_error = std::string{method} + " " + cfg.url + path + ": " + httplib::to_string(r.error());
+    if (r.error() == httplib::Error::Read) // a reset, a close mid-answer (a body shorter than its Content-Length), a timeout
+      a.transport_error += " (the connection failed or closed before the whole answer was read)";
     // A read error after (nearly) the whole timeout is the socket timeout,
     // not a reset: tell the limiter.
     a.timed_out = r.error() == httplib::Error::ConnectionTimeout
@@ -68,9 +90,21 @@ http_answer answer_of(const http_connection_settings& cfg, const httplib::Result
   a.status = r->status;
   a.body = r->body;
   a.retry_after = r->get_header_value("Retry-After");
+  a.content_type = r->get_header_value("Content-Type");
   return a;
 }
 
+/// `proto.decode` of `answer`. A 2xx it cannot read is decoded again with
+/// the body scrubbed of secrets when it holds one: the reason may quote the
+/// body (an excerpt that could end inside a key, where scrubbing the
+/// message afterwards would not find it whole). Only failed answers pay.
+call_result decode_answer(const http_connection_settings& cfg, const http_protocol& proto, uint32_t rows,
+                          http_answer& answer) {
+  auto res = proto.decode(rows, answer);
+  if (!res.error.ok() && answer.status >= 200 && answer.status < 300 && replace_secrets(cfg, answer.body))
+    res = proto.decode(rows, answer);
+  return res;
+}
 
 /// Sends each row of `input` alone (after the server refused the batch as
 /// a bad request) and joins the answers.
@@ -102,7 +136,7 @@ call_result send_rows_alone(httplib::Client& client, const httplib::Headers& hea
                                           with_idempotency_key(headers, row_idempotency_key(batch_key, row), scratch),
                                           request.body, "application/json"),
                               "POST", proto.path(), sent);
-      r = proto.decode(1, answer);
+      r = decode_answer(cfg, proto, 1, answer);
     }
     res.prompt_tokens += r.prompt_tokens;
     res.completion_tokens += r.completion_tokens;
@@ -270,7 +304,7 @@ void http_backend::work(std::shared_ptr<pool> p) {
     auto r = client.Post(proto.path().c_str(), with_idempotency_key(headers, j.idempotency_key, scratch), j.request.body,
                          "application/json");
     auto answer = answer_of(cfg, r, "POST", proto.path(), sent);
-    auto res = proto.decode(j.request.rows, answer);
+    auto res = decode_answer(cfg, proto, j.request.rows, answer);
     if (res.error.cls == error_class::fatal_record && j.request.rows > 1 && j.input.rows > 1
         && j.request.rejected.empty())
       res = send_rows_alone(client, headers, cfg, proto, j.input, j.idempotency_key);

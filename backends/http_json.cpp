@@ -48,17 +48,20 @@ call_result http_json_protocol::decode(uint32_t rows, const http_answer& answer)
   res.names = cfg_.outputs;
   simdjson::dom::parser parser;
   simdjson::dom::element root;
-  if (parser.parse(answer.body).get(root) != simdjson::SUCCESS)
-    return unreadable_answer(cfg_.outputs, "the answer is not JSON");
+  if (auto err = parser.parse(answer.body).get(root))
+    return unreadable_answer(cfg_.outputs, not_json_reason(answer, simdjson::error_message(err)));
   auto read_row = [&](simdjson::dom::element item, uint32_t row) -> std::string {
     simdjson::dom::object obj;
-    std::string_view err;
+    simdjson::dom::element err;
     if (item.get(obj))
       return "result " + std::to_string(row) + " is not an object";
-    if (obj["error"].get(err) == simdjson::SUCCESS) {
+    if (obj["error"].get(err) == simdjson::SUCCESS && !err.is_null()) {
+      // The server's reason for this row: a string, or any other JSON as text.
+      std::string_view text;
+      std::string why = err.get(text) == simdjson::SUCCESS ? std::string{text} : std::string{simdjson::minify(err)};
       if (res.row_errors.empty())
         res.row_errors.resize(rows);
-      res.row_errors[row] = call_error{error_class::fatal_record, std::string{err}, std::chrono::milliseconds{0}};
+      res.row_errors[row] = call_error{error_class::fatal_record, std::move(why), std::chrono::milliseconds{0}};
       for (size_t k = 0; k < cfg_.outputs.size(); ++k)
         res.values.emplace_back();
       return {};
@@ -79,7 +82,8 @@ call_result http_json_protocol::decode(uint32_t rows, const http_answer& answer)
   }
   simdjson::dom::array outputs;
   if (root[cfg_.outputs_field].get(outputs))
-    return unreadable_answer(cfg_.outputs, "the answer has no \"" + cfg_.outputs_field + "\" array");
+    return unreadable_answer(cfg_.outputs,
+                             missing_results_reason(answer, "has no \"" + cfg_.outputs_field + "\" array"));
   if (outputs.size() != rows)
     return unreadable_answer(cfg_.outputs, "the answer has " + std::to_string(outputs.size()) + " results for "
                                              + std::to_string(rows) + " records");

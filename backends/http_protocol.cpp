@@ -1,5 +1,6 @@
 #include "backends/http_protocol.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 #include <simdjson.h>
@@ -50,6 +51,48 @@ call_result unreadable_answer(const std::vector<std::string>& outputs, std::stri
   res.names = outputs;
   res.error = call_error{error_class::fatal_endpoint, std::move(why), std::chrono::milliseconds{0}};
   return res;
+}
+
+namespace {
+
+/// "HTTP 200, Content-Type text/html, 1234 bytes": what came, for messages.
+std::string answer_facts(const http_answer& a) {
+  std::string out = "HTTP " + std::to_string(a.status);
+  if (!a.content_type.empty()) {
+    out += ", Content-Type ";
+    for (char c : a.content_type.substr(0, 64))
+      out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  return out;
+}
+
+} // namespace
+
+std::string not_json_reason(const http_answer& a, const std::string& parse_error) {
+  if (a.body.empty())
+    return "the answer is empty (" + answer_facts(a) + ", no body)";
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string excerpt;
+  size_t shown = std::min<size_t>(a.body.size(), 48);
+  for (size_t i = 0; i < shown; ++i) {
+    auto c = static_cast<unsigned char>(a.body[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      excerpt.push_back(static_cast<char>(c));
+    } else {
+      excerpt += "\\x";
+      excerpt.push_back(hex[c >> 4]);
+      excerpt.push_back(hex[c & 0xf]);
+    }
+  }
+  return "the answer is not JSON (" + answer_facts(a) + ", " + std::to_string(a.body.size()) + " bytes, "
+         + (shown < a.body.size() ? "starting \"" : "\"") + excerpt + "\"): " + parse_error;
+}
+
+std::string missing_results_reason(const http_answer& a, const std::string& what) {
+  auto server = error_message_of(a.body);
+  if (!server.empty())
+    return "the server answered HTTP " + std::to_string(a.status) + " with an error instead of results: " + server;
+  return "the answer " + what;
 }
 
 std::string json_text_value(const std::string& json) {

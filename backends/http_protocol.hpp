@@ -21,6 +21,9 @@ struct http_answer {
   int status = 0;
   std::string body;
   std::string retry_after;
+  /// The answer's Content-Type header (empty when absent), for messages
+  /// about a body that is not what the protocol expects.
+  std::string content_type;
   std::string transport_error;
   /// No answer within the socket timeout (an overload signal).
   bool timed_out = false;
@@ -77,6 +80,19 @@ call_result classify_answer(const std::vector<std::string>& outputs, const http_
 /// The result of a 2xx answer the protocol cannot read: fatal for the
 /// endpoint, with `why`.
 call_result unreadable_answer(const std::vector<std::string>& outputs, std::string why);
+
+/// Why a 2xx answer whose body does not parse as JSON cannot be read:
+/// "the answer is empty (HTTP 200)" or "the answer is not JSON (HTTP 200,
+/// Content-Type text/html, 1234 bytes, starting \"<html>...\"): `parse_error`".
+/// The excerpt is at most 48 bytes, printable ASCII (other bytes as \xNN).
+std::string not_json_reason(const http_answer& answer, const std::string& parse_error);
+
+/// Why a 2xx answer that is JSON but lacks what the protocol needs cannot
+/// be read: when its body is an error in one of the shapes
+/// `error_message_of` knows, "the server answered HTTP 200 with an error
+/// instead of results: MSG"; otherwise "the answer " + `what` (e.g. "has no
+/// \"outputs\" array").
+std::string missing_results_reason(const http_answer& answer, const std::string& what);
 
 /// A JSON string's content (unescaped) when `json` is a JSON string;
 /// otherwise `json` itself (numbers, objects... as their JSON text).

@@ -1,6 +1,7 @@
 #include "backends/kserve_v2.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -73,33 +74,30 @@ std::string shape_text(const std::vector<int64_t>& dims) {
   return s + "]";
 }
 
-/// Appends one leaf as an element of a `datatype` tensor; the reason when
-/// it does not fit.
-std::string append_leaf(std::string& out, element v, const std::string& datatype) {
-  if (datatype == "BYTES") {
-    std::string_view s;
-    if (v.get(s))
-      return "expected a string for a BYTES tensor";
-    append_json_string(out, s);
-    return {};
-  }
-  if (datatype == "BOOL") {
-    bool b = false;
-    if (v.get(b))
-      return "expected true or false for a BOOL tensor";
-    out += b ? "true" : "false";
-    return {};
-  }
-  if (datatype.rfind("FP", 0) == 0) {
-    double d = 0;
-    if (v.get(d))
-      return "expected a number for a " + datatype + " tensor";
-    out += simdjson::minify(v);
-    return {};
-  }
-  if (!is_kserve_datatype(datatype))
-    return "the model's datatype \"" + datatype.substr(0, 16) + "\" is not one sinfer can send";
-  // Integers: no fractions, within the type's range.
+/// A value as the user wrote it (minified), shortened, for messages.
+std::string shown(element v) {
+  std::string text{simdjson::minify(v)};
+  if (text.size() > 32)
+    text = text.substr(0, 29) + "...";
+  return text;
+}
+
+/// Whether `d` is within the finite range of a floating-point `datatype`
+/// ("FP16", "FP32", "FP64"): a value beyond it would reach the model as
+/// infinity (or be refused by the server for the whole batch).
+bool fits_float(double d, const std::string& datatype) {
+  if (!std::isfinite(d))
+    return false;
+  if (datatype == "FP16")
+    return std::fabs(d) <= 65504.0;
+  if (datatype == "FP32")
+    return std::fabs(d) <= static_cast<double>(std::numeric_limits<float>::max());
+  return true;
+}
+
+/// Why `v` is not an integer within the range of `datatype` ("INT8" ...
+/// "UINT64"); empty when it is.
+std::string integer_problem(element v, const std::string& datatype) {
   bool is_unsigned = datatype[0] == 'U';
   int bits = std::atoi(datatype.c_str() + (is_unsigned ? 4 : 3));
   int64_t i = 0;
@@ -113,14 +111,65 @@ std::string append_leaf(std::string& out, element v, const std::string& datatype
       if (i < lo || i > hi)
         return std::to_string(i) + " is out of range for a " + datatype + " tensor";
     }
-    out += std::to_string(i);
     return {};
   }
-  if (is_unsigned && bits == 64 && v.get(u) == simdjson::SUCCESS) {
-    out += std::to_string(u);
+  if (v.get(u) == simdjson::SUCCESS) { // above INT64's range
+    if (is_unsigned && bits == 64)
+      return {};
+    return std::to_string(u) + " is out of range for a " + datatype + " tensor";
+  }
+  return "expected an integer for a " + datatype + " tensor, got " + shown(v);
+}
+
+/// Appends one leaf as an element of a `datatype` tensor; the reason when
+/// it does not fit.
+std::string append_leaf(std::string& out, element v, const std::string& datatype) {
+  if (datatype == "BYTES") {
+    std::string_view s;
+    if (v.get(s))
+      return "expected a string for a BYTES tensor, got " + shown(v);
+    append_json_string(out, s);
     return {};
   }
-  return "expected an integer for a " + datatype + " tensor";
+  if (datatype == "BOOL") {
+    bool b = false;
+    if (v.get(b))
+      return "expected true or false for a BOOL tensor, got " + shown(v);
+    out += b ? "true" : "false";
+    return {};
+  }
+  if (datatype.rfind("FP", 0) == 0) {
+    double d = 0;
+    if (v.get(d))
+      return "expected a number for a " + datatype + " tensor, got " + shown(v);
+    if (!fits_float(d, datatype))
+      return shown(v) + " is out of range for a " + datatype + " tensor";
+    out += simdjson::minify(v);
+    return {};
+  }
+  if (!is_kserve_datatype(datatype))
+    return "the model's datatype \"" + datatype.substr(0, 16) + "\" is not one sinfer can send";
+  auto why = integer_problem(v, datatype);
+  if (!why.empty())
+    return why;
+  out += simdjson::minify(v);
+  return {};
+}
+
+/// Why `v` is not an element of an output tensor of `datatype` (a KServe
+/// datatype); empty when it is.
+std::string output_leaf_problem(element v, const std::string& datatype) {
+  if (datatype == "BYTES")
+    return v.is_string() ? std::string{} : "expected strings, got " + shown(v);
+  if (datatype == "BOOL")
+    return v.is_bool() ? std::string{} : "expected true or false, got " + shown(v);
+  if (datatype.rfind("FP", 0) == 0) {
+    double d = 0;
+    if (v.get(d))
+      return "expected numbers, got " + shown(v);
+    return fits_float(d, datatype) ? std::string{} : shown(v) + " is out of range";
+  }
+  return integer_problem(v, datatype);
 }
 
 std::string inferred_datatype(element leaf) {
@@ -316,10 +365,10 @@ call_result kserve_v2_protocol::decode(uint32_t rows, const http_answer& answer)
   simdjson::dom::parser parser;
   element root;
   simdjson::dom::array outputs;
-  if (parser.parse(answer.body).get(root))
-    return unreadable_answer(cfg_.outputs, "the answer is not JSON");
+  if (auto err = parser.parse(answer.body).get(root))
+    return unreadable_answer(cfg_.outputs, not_json_reason(answer, simdjson::error_message(err)));
   if (root["outputs"].get(outputs))
-    return unreadable_answer(cfg_.outputs, "the answer has no \"outputs\" array");
+    return unreadable_answer(cfg_.outputs, missing_results_reason(answer, "has no \"outputs\" array"));
   call_result res;
   res.names = cfg_.outputs;
   auto cols = cfg_.outputs.size();
@@ -358,6 +407,22 @@ call_result kserve_v2_protocol::decode(uint32_t rows, const http_answer& answer)
         || static_cast<int64_t>(leaves.size()) != product(shape, static_cast<int64_t>(leaves.size())))
       return unreadable_answer(cfg_.outputs, "output \"" + name + "\" has " + std::to_string(leaves.size())
                                                + " elements for shape " + shape_text(shape));
+    // The elements must be what the tensor's datatype says (a server that
+    // sends "FP32" must send numbers a float can hold).
+    element datatype_el;
+    if (!tensor["datatype"].get(datatype_el)) {
+      std::string_view dt;
+      if (datatype_el.get(dt) || !is_kserve_datatype(std::string{dt}))
+        return unreadable_answer(cfg_.outputs, "output \"" + name + "\" has datatype " + shown(datatype_el)
+                                                 + ", not a KServe v2 datatype");
+      std::string datatype{dt};
+      for (size_t k = 0; k < leaves.size(); ++k) {
+        auto why = output_leaf_problem(leaves[k], datatype);
+        if (!why.empty())
+          return unreadable_answer(cfg_.outputs, "output \"" + name + "\" (" + datatype + ") element "
+                                                   + std::to_string(k) + ": " + why);
+      }
+    }
     std::vector<int64_t> row_dims(shape.begin() + 1, shape.end());
     auto per_row = static_cast<size_t>(product(row_dims));
     std::vector<std::string> texts;

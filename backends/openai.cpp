@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include <simdjson.h>
 
@@ -165,8 +166,8 @@ call_result openai_protocol::decode(uint32_t rows, const http_answer& answer) co
     return classify_answer(cfg_.outputs, answer);
   simdjson::dom::parser parser;
   element root;
-  if (parser.parse(answer.body).get(root))
-    return unreadable_answer(cfg_.outputs, "the answer is not JSON");
+  if (auto err = parser.parse(answer.body).get(root))
+    return unreadable_answer(cfg_.outputs, not_json_reason(answer, simdjson::error_message(err)));
   call_result res;
   res.names = cfg_.outputs;
   auto cols = cfg_.outputs.size();
@@ -181,22 +182,41 @@ call_result openai_protocol::decode(uint32_t rows, const http_answer& answer) co
   if (cfg_.api == openai_api::embeddings) {
     simdjson::dom::array data;
     if (root["data"].get(data))
-      return unreadable_answer(cfg_.outputs, "the answer has no \"data\" array");
+      return unreadable_answer(cfg_.outputs, missing_results_reason(answer, "has no \"data\" array"));
     if (data.size() != rows)
       return unreadable_answer(cfg_.outputs, "the answer has " + std::to_string(data.size()) + " embeddings for "
                                                + std::to_string(rows) + " inputs");
     res.values.resize(static_cast<size_t>(rows) * cols);
-    std::vector<bool> seen(rows, false);
-    uint32_t pos = 0;
+    // Which data item answered each input. Items carry an "index" (OpenAI,
+    // vLLM) or none does (they answer the inputs in order); a mix is
+    // ambiguous.
+    size_t indexed = 0;
     for (auto item : data) {
-      int64_t index = pos++;
       simdjson::dom::element given;
-      if (!item["index"].get(given) && given.get(index))
-        return unreadable_answer(cfg_.outputs, "an embedding's index is not an integer");
-      if (index < 0 || index >= rows || seen[static_cast<size_t>(index)])
-        return unreadable_answer(cfg_.outputs, "embedding index " + std::to_string(index)
-                                                 + " is out of range or repeated");
-      seen[static_cast<size_t>(index)] = true;
+      indexed += item["index"].get(given) == simdjson::SUCCESS ? 1 : 0;
+    }
+    std::vector<int64_t> claimed_by(rows, -1);
+    int64_t pos = -1;
+    for (auto item : data) {
+      ++pos;
+      int64_t index = pos;
+      auto where = "data[" + std::to_string(pos) + "]";
+      simdjson::dom::element given;
+      bool has_index = item["index"].get(given) == simdjson::SUCCESS;
+      if (!has_index && indexed > 0)
+        return unreadable_answer(cfg_.outputs, where + " has no \"index\" while other items have one");
+      if (has_index && given.get(index))
+        return unreadable_answer(cfg_.outputs, where + " has an index that is not an integer: "
+                                                 + std::string{simdjson::minify(given)}.substr(0, 32));
+      if (index < 0 || index >= rows)
+        return unreadable_answer(cfg_.outputs, where + " has embedding index " + std::to_string(index)
+                                                 + ", out of range for " + std::to_string(rows) + " inputs");
+      auto& claim = claimed_by[static_cast<size_t>(index)];
+      if (claim >= 0)
+        return unreadable_answer(cfg_.outputs, where + " has embedding index " + std::to_string(index)
+                                                 + ", repeated from data[" + std::to_string(claim)
+                                                 + "] (so another input has no embedding)");
+      claim = pos;
       element emb;
       if (item["embedding"].get(emb))
         return unreadable_answer(cfg_.outputs, "embedding " + std::to_string(index) + " has no \"embedding\"");
@@ -219,10 +239,17 @@ call_result openai_protocol::decode(uint32_t rows, const http_answer& answer) co
         }
         text += "]";
       } else if (!emb.get(arr)) {
+        if (arr.size() == 0)
+          return unreadable_answer(cfg_.outputs, "embedding " + std::to_string(index) + " is empty");
         for (auto v : arr) {
           double d = 0;
           if (v.get(d))
             return unreadable_answer(cfg_.outputs, "embedding " + std::to_string(index) + " holds a non-number");
+          // Embeddings are float32: a value beyond its range is garbage.
+          if (std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max()))
+            return unreadable_answer(cfg_.outputs, "embedding " + std::to_string(index) + " holds "
+                                                     + std::string{simdjson::minify(v)}
+                                                     + ", beyond the range of float32");
         }
         text = std::string{simdjson::minify(emb)};
       } else {
@@ -237,7 +264,7 @@ call_result openai_protocol::decode(uint32_t rows, const http_answer& answer) co
   simdjson::dom::array choices;
   element choice;
   if (root["choices"].get(choices) || choices.size() == 0 || choices.at(0).get(choice))
-    return unreadable_answer(cfg_.outputs, "the answer has no \"choices\"");
+    return unreadable_answer(cfg_.outputs, missing_results_reason(answer, "has no \"choices\""));
   if (rows != 1)
     return unreadable_answer(cfg_.outputs, "a chat call carries one record, got " + std::to_string(rows));
   for (auto& name : cfg_.outputs) {

@@ -46,6 +46,9 @@ void string_map(object_reader& r, std::string_view key,
 
 const std::vector<std::string> output_mode_names = {"ordered", "unordered"};
 const std::vector<std::string> source_kind_names = {"jsonl", "stdin", "generator"};
+/// The largest `source.max-record-bytes` (1 GiB): the source may buffer
+/// that much for one line.
+constexpr int64_t max_record_bytes_limit = int64_t{1} << 30;
 const std::vector<std::string> sink_kind_names = {"jsonl", "stdout", "discard"};
 const std::vector<std::string> failure_action_names = {"dead-letter", "fail-job", "default-value",
                                                        "fallback"};
@@ -388,6 +391,9 @@ void read_source(error_log& log, object obj, source_config& src) {
     r.require("path", "the JSONL file to read");
   only_for("path", source_kind::jsonl, "jsonl");
   r.string("path", src.path);
+  if (type_ok && r.has("max-record-bytes") && src.kind == source_kind::generator)
+    r.error("max-record-bytes", "only valid when source.type is \"jsonl\" or \"stdin\"");
+  r.integer("max-record-bytes", 1, max_record_bytes_limit, src.max_record_bytes);
   for (auto key : {"count", "rate", "template", "seed", "profile"})
     only_for(key, source_kind::generator, "generator");
   r.integer("count", 0, std::numeric_limits<int64_t>::max(), src.count);
@@ -802,7 +808,7 @@ config_result parse_job_config(std::string_view json, const std::string& file,
   }
   object top;
   if (root.get(top)) {
-    log.add("", "expected a JSON object at the top level, got " + shown(root));
+    log.add("", std::string{"expected a JSON object at the top level, got "} + kind_of(root));
     result.errors = std::move(log.lines);
     return result;
   }
@@ -913,6 +919,9 @@ std::vector<std::string> check_job_config(job_config& cfg, const model_registry&
   }
   if (cfg.sink_buffer < 1)
     log.add("sink.buffer", "expected an integer >= 1");
+  if (cfg.source.max_record_bytes < 1 || cfg.source.max_record_bytes > static_cast<uint64_t>(max_record_bytes_limit))
+    log.add("source.max-record-bytes", "expected an integer in 1.." + std::to_string(max_record_bytes_limit) + ", got "
+                                         + std::to_string(cfg.source.max_record_bytes));
   if (cfg.source.kind == source_kind::generator) {
     std::string err;
     if (!record_template::parse(cfg.source.record_template, err))

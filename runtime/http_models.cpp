@@ -98,8 +98,10 @@ remote_check check_remote_models(job_config& cfg) {
         auto meta_path = kserve_v2_protocol::metadata_path(ks);
         auto a = http_get(conn, meta_path);
         if (a.status == 0 || a.status >= 500) {
-          out.warnings.push_back(where + ": cannot read the model metadata (GET " + conn.url + meta_path + ": "
-                                 + (a.status == 0 ? a.transport_error : "HTTP " + std::to_string(a.status))
+          // A transport error names the request itself ("GET URL: ...").
+          out.warnings.push_back(where + ": cannot read the model metadata ("
+                                 + (a.status == 0 ? a.transport_error
+                                                  : "GET " + conn.url + meta_path + ": HTTP " + std::to_string(a.status))
                                  + "); the datatypes it would give are taken from the records");
           continue;
         }
@@ -119,8 +121,10 @@ remote_check check_remote_models(job_config& cfg) {
       } else {
         auto a = http_get(conn, "/v1/models");
         if (a.status == 0 || a.status >= 500) {
-          out.warnings.push_back(where + ": cannot list the server's models (GET " + conn.url + "/v1/models: "
-                                 + (a.status == 0 ? a.transport_error : "HTTP " + std::to_string(a.status)) + ")");
+          out.warnings.push_back(where + ": cannot list the server's models ("
+                                 + (a.status == 0 ? a.transport_error
+                                                  : "GET " + conn.url + "/v1/models: HTTP " + std::to_string(a.status))
+                                 + ")");
           continue;
         }
         checked = true;

@@ -282,6 +282,11 @@ job_builder& job_builder::checkpoint(checkpoint_config cfg) {
   return *this;
 }
 
+job_builder& job_builder::source_max_record_bytes(uint64_t bytes) {
+  cfg_.source.max_record_bytes = bytes;
+  return *this;
+}
+
 job_builder& job_builder::metrics(metrics_config cfg) {
   cfg_.metrics = std::move(cfg);
   return *this;

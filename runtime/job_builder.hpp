@@ -123,6 +123,9 @@ public:
   job_builder& restart_strategy(restart_config cfg);
   job_builder& source_jsonl(std::string path);
   job_builder& source_stdin();
+  /// `source.max-record-bytes`: the longest line a jsonl or stdin source
+  /// reads as a record (default 16 MiB); a longer line is dead-lettered.
+  job_builder& source_max_record_bytes(uint64_t bytes);
   /// `count` records from `record_template` (see source_config), at `rate`
   /// records/s (0: as fast as credit allows).
   job_builder& source_generator(uint64_t count, std::string record_template = {}, double rate = 0,

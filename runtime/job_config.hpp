@@ -92,6 +92,13 @@ struct source_config {
   std::string name;
   /// jsonl: the file to read.
   std::string path;
+  /// jsonl, stdin (`max-record-bytes`): the longest line read as a record,
+  /// in bytes (without its newline). A longer line is not buffered whole:
+  /// the source keeps its first bytes (at most 1 KiB, never more than the
+  /// limit) and skips the rest, and the record goes to the dead-letter file
+  /// with a reason naming its size and this limit. 1..1073741824; default
+  /// 16 MiB.
+  uint64_t max_record_bytes = uint64_t{16} << 20;
   /// generator: how many records (default 1000; a config file with a
   /// `profile` and no `count` gets the records the profile holds). With a
   /// profile the generator ends at `count` records or at the profile's

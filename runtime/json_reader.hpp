@@ -64,6 +64,23 @@ inline std::string shown(element e) {
   return text;
 }
 
+/// What kind of JSON value `e` is ("an array", "a string", ...), for "got
+/// ..." messages where an object or array was expected: the value itself is
+/// not quoted, as a misplaced one could be an API key.
+inline std::string kind_of(element e) {
+  if (e.is_object())
+    return "an object";
+  if (e.is_array())
+    return "an array";
+  if (e.is_string())
+    return "a string";
+  if (e.is_null())
+    return "null";
+  if (e.is_bool())
+    return "a boolean";
+  return "a number";
+}
+
 inline std::string did_you_mean(std::string_view key, const std::vector<std::string>& known) {
   std::string best;
   size_t best_d = std::numeric_limits<size_t>::max();

@@ -295,7 +295,12 @@ bool reference_server::take_unready() {
 }
 
 bool reference_server::key_ok(const httplib::Request& req) const {
-  return opts_.api_key.empty() || req.get_header_value("Authorization") == "Bearer " + opts_.api_key;
+  if (opts_.api_key.empty())
+    return true;
+  if (req.get_header_value("Authorization") != "Bearer " + opts_.api_key)
+    return false;
+  ++authorized_;
+  return true;
 }
 
 void reference_server::note_key(const std::string& key) {
@@ -426,7 +431,10 @@ void reference_server::serve(protocol p, parse_fn parse, const httplib::Request&
         r = error_reply(p, p == protocol::openai ? 429 : 503, "queue full");
         r.retry_after = 1;
       } else if (fault.kind == fault_plan::status) {
-        r = error_reply(p, fault.status_code, "injected fault");
+        r = error_reply(p, fault.status_code,
+                        fault.echo_credentials
+                          ? "injected fault (got Authorization: " + req.get_header_value("Authorization") + ")"
+                          : std::string{"injected fault"});
         if ((fault.status_code == 429 || fault.status_code == 503) && fault.retry_after_s > 0)
           r.retry_after = fault.retry_after_s;
       } else if (fault.kind == fault_plan::reset) {

@@ -165,6 +165,11 @@ struct fault_plan {
   std::chrono::milliseconds hang_for{0};
   /// Requests it applies to; -1: every request until the plan changes.
   int64_t count = -1;
+  /// A `status` fault's error message quotes the Authorization header the
+  /// request carried, as a careless server or proxy does: for tests that
+  /// check what sinfer writes never holds the key (not settable through
+  /// /control).
+  bool echo_credentials = false;
   /// The OpenAI error shape from now on (not counted down): `keep_shape`
   /// leaves it as it is.
   enum error_shape_t { keep_shape, openai_shape, legacy_shape } error_shape = keep_shape;
@@ -246,6 +251,12 @@ public:
   /// Requests rejected because the queue was full.
   uint64_t rejected() const noexcept {
     return rejected_.load();
+  }
+  /// Infer requests and GET /v1/models requests that carried the configured
+  /// `api_key` (0 when none is configured): proof that a key reached the
+  /// server.
+  uint64_t authorized_requests() const noexcept {
+    return authorized_.load();
   }
   /// Everything GET /stats answers.
   reference_stats stats() const;
@@ -329,6 +340,7 @@ private:
   std::atomic<uint64_t> records_{0};
   std::atomic<uint64_t> in_flight_{0};
   std::atomic<uint64_t> rejected_{0};
+  mutable std::atomic<uint64_t> authorized_{0};
   std::atomic<uint64_t> chat_ids_{0};
   std::atomic<uint64_t> records_in_flight_{0};
   /// Duplicate-work tallies (guarded by `tally_mutex_`).

@@ -65,7 +65,7 @@ void read_fault(error_log& log, element e, const std::string& path, sim_fault& f
   object obj;
   if (e.get(obj)) {
     log.add(path, "expected a fault object such as {\"type\": \"outage\", \"at\": \"2m\", \"for\": \"3m\"}, got "
-                    + shown(e));
+                    + kind_of(e));
     return;
   }
   object_reader r{log, obj, path};
@@ -119,7 +119,7 @@ void read_server(error_log& log, object obj, const std::string& path, sim_server
   if (r.get("faults", faults)) {
     simdjson::dom::array list;
     if (faults.get(list)) {
-      r.error("faults", "expected an array of fault objects, got " + shown(faults));
+      r.error("faults", "expected an array of fault objects, got " + kind_of(faults));
       return;
     }
     size_t i = 0;
@@ -155,7 +155,7 @@ void check_servers(error_log& log, object servers, const job_config& job) {
       log.add("servers." + key, "no model or endpoint (model/endpoint) of that name in the job"
                                   + did_you_mean(key, known));
     else if (field.value.get(level))
-      log.add("servers." + key, "expected a server object, got " + shown(field.value));
+      log.add("servers." + key, "expected a server object, got " + kind_of(field.value));
     else {
       sim_server_config scratch;
       read_server(log, level, "servers." + key, scratch);
@@ -208,7 +208,7 @@ bool job_text(error_log& log, object_reader& r, const std::string& dir, std::str
     return true;
   }
   if (job.type() != simdjson::dom::element_type::OBJECT) {
-    r.error("job", "expected a job config file name or an inline job object, got " + shown(job));
+    r.error("job", "expected a job config file name or an inline job object, got " + kind_of(job));
     return false;
   }
   job_json = simdjson::minify(job);
@@ -240,7 +240,7 @@ scenario_result parse_scenario(std::string_view json, const std::string& file, c
   if (auto err = parser.parse(text).get(root)) {
     log.add("", std::string{"invalid JSON: "} + simdjson::error_message(err));
   } else if (root.get(top)) {
-    log.add("", "expected a JSON object at the top level, got " + shown(root));
+    log.add("", "expected a JSON object at the top level, got " + kind_of(root));
   }
   if (!log.lines.empty()) {
     result.errors = std::move(log.lines);
@@ -290,14 +290,14 @@ scenario_result parse_scenario(std::string_view json, const std::string& file, c
     if (r.get("phases", phases)) {
       simdjson::dom::array list;
       if (phases.get(list)) {
-        r.error("phases", "expected an array of {\"name\": ..., \"until\": ...}, got " + shown(phases));
+        r.error("phases", "expected an array of {\"name\": ..., \"until\": ...}, got " + kind_of(phases));
       } else {
         size_t i = 0;
         for (auto p : list) {
           auto path = "phases[" + std::to_string(i++) + "]";
           object po;
           if (p.get(po)) {
-            log.add(path, "expected {\"name\": ..., \"until\": ...}, got " + shown(p));
+            log.add(path, "expected {\"name\": ..., \"until\": ...}, got " + kind_of(p));
             continue;
           }
           object_reader pr{log, po, path};
@@ -317,14 +317,14 @@ scenario_result parse_scenario(std::string_view json, const std::string& file, c
       simdjson::dom::array list;
       if (compare.get(list) || list.size() < 2) {
         r.error("compare", "expected an array of at least two {\"label\": ..., \"set\": {...}} objects, got "
-                             + shown(compare));
+                             + kind_of(compare));
       } else {
         size_t i = 0;
         for (auto c : list) {
           auto path = "compare[" + std::to_string(i++) + "]";
           object co;
           if (c.get(co)) {
-            log.add(path, "expected {\"label\": ..., \"set\": {...}}, got " + shown(c));
+            log.add(path, "expected {\"label\": ..., \"set\": {...}}, got " + kind_of(c));
             continue;
           }
           object_reader cr{log, co, path};
