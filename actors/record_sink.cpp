@@ -1,3 +1,4 @@
+#include "runtime/base64.hpp"
 #include "actors/record_sink.hpp"
 
 #include <algorithm>
@@ -104,28 +105,6 @@ bool append_text(std::string& out, std::string_view s) {
   return false;
 }
 
-void append_base64(std::string& out, std::string_view bytes) {
-  static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  out.push_back('"');
-  size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    uint32_t n = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8)
-                 | static_cast<uint8_t>(bytes[i + 2]);
-    for (int shift = 18; shift >= 0; shift -= 6)
-      out.push_back(digits[(n >> shift) & 63]);
-  }
-  if (i < bytes.size()) {
-    uint32_t n = static_cast<uint8_t>(bytes[i]) << 16;
-    if (i + 1 < bytes.size())
-      n |= static_cast<uint8_t>(bytes[i + 1]) << 8;
-    out.push_back(digits[(n >> 18) & 63]);
-    out.push_back(digits[(n >> 12) & 63]);
-    out.push_back(i + 1 < bytes.size() ? digits[(n >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  out.push_back('"');
-}
-
 void write_dead_letter(sink_pointer self, const record& rec) {
   auto& st = self->state;
   if (st.counters->events) // built only for an event log: dead letters can come in storms
@@ -161,8 +140,9 @@ void write_dead_letter(sink_pointer self, const record& rec) {
   // is shown with U+FFFD in "record"; its exact bytes are in
   // "record_base64", so nothing is lost and the line stays valid JSON.
   if (!append_text(line, rec.json)) {
-    line += ",\"record_base64\":";
+    line += ",\"record_base64\":\"";
     append_base64(line, rec.json);
+    line += '"';
   }
   line += "}";
   if (st.dead_parts) {

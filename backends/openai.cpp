@@ -23,40 +23,6 @@ void append_number(std::string& out, double d) {
 
 } // namespace
 
-bool decode_base64(std::string_view in, std::string& out) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z')
-      return c - 'A';
-    if (c >= 'a' && c <= 'z')
-      return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-      return c - '0' + 52;
-    if (c == '+')
-      return 62;
-    if (c == '/')
-      return 63;
-    return -1;
-  };
-  while (!in.empty() && in.back() == '=')
-    in.remove_suffix(1);
-  out.clear();
-  out.reserve(in.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = value(c);
-    if (v < 0)
-      return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return bits < 6; // one leftover base64 digit cannot be a whole byte
-}
-
 const std::vector<std::string>& openai_protocol::known_outputs(openai_api api) {
   static const std::vector<std::string> embeddings{"embedding"};
   static const std::vector<std::string> chat{"content", "finish_reason", "prompt_tokens", "completion_tokens"};

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/base64.hpp" // decode_base64, for embeddings sent as base64
 #include "backends/http_protocol.hpp"
 
 namespace sinfer {
@@ -81,8 +82,5 @@ private:
   std::vector<std::string> parts_;
 };
 
-/// Standard base64 (RFC 4648, padding optional) to bytes; false on a
-/// character outside the alphabet.
-bool decode_base64(std::string_view in, std::string& out);
 
 } // namespace sinfer

@@ -1,3 +1,4 @@
+#include "runtime/base64.hpp"
 #include "sim/reference_server.hpp"
 
 #include <algorithm>
@@ -90,32 +91,6 @@ std::vector<std::string_view> words(std::string_view s) {
       result.push_back(s.substr(start, i - start));
   }
   return result;
-}
-
-/// Standard base64 with padding.
-std::string base64(const std::string& bytes) {
-  static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    uint32_t n = (uint32_t{static_cast<uint8_t>(bytes[i])} << 16) | (uint32_t{static_cast<uint8_t>(bytes[i + 1])} << 8)
-                 | uint32_t{static_cast<uint8_t>(bytes[i + 2])};
-    out += digits[(n >> 18) & 63];
-    out += digits[(n >> 12) & 63];
-    out += digits[(n >> 6) & 63];
-    out += digits[n & 63];
-  }
-  if (i < bytes.size()) {
-    uint32_t n = uint32_t{static_cast<uint8_t>(bytes[i])} << 16;
-    if (i + 1 < bytes.size())
-      n |= uint32_t{static_cast<uint8_t>(bytes[i + 1])} << 8;
-    out += digits[(n >> 18) & 63];
-    out += digits[(n >> 12) & 63];
-    out += i + 1 < bytes.size() ? digits[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
 }
 
 /// Appends `x` as 4 little-endian bytes of an IEEE-754 float32.

@@ -373,25 +373,6 @@ std::vector<dead_letter> read_dead(const std::vector<std::string>& lines) {
   return out;
 }
 
-std::string base64_decoded(const std::string& in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
-            : c == '+' ? 62 : c == '/' ? 63 : -1;
-    if (v < 0)
-      continue;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
-}
-
 // --- Input side -------------------------------------------------------------
 
 /// One line of an input file and what must become of it.
@@ -460,7 +441,7 @@ void check_input_row(const input_row& row, const std::string& url) {
     REQUIRE_MESSAGE(it != dead_by_line.end(), "a dead letter for a line that should not have one");
     auto& expected = *it->second;
     CHECK_MESSAGE(d.reason.find(expected.expect) != std::string::npos, "expected a reason holding: " << expected.expect);
-    auto bytes = d.record_base64.empty() ? d.record : base64_decoded(d.record_base64);
+    auto bytes = d.record_base64.empty() ? d.record : decoded_base64(d.record_base64);
     bool oversized = d.reason.find("over source.max-record-bytes") != std::string::npos;
     if (oversized) {
       CHECK(bytes.size() <= std::min<uint64_t>(1024, row.max_record_bytes.value_or(1024)));

@@ -42,26 +42,6 @@ http_answer failed(int status, std::string body, std::string retry_after = {}) {
   return a;
 }
 
-std::string base64(const std::string& bytes) {
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += alphabet[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0)
-    out += alphabet[(acc << (6 - bits)) & 63];
-  while (out.size() % 4 != 0)
-    out += '=';
-  return out;
-}
-
 std::string floats_base64(const std::vector<float>& v) {
   std::string bytes(v.size() * 4, '\0');
   std::memcpy(bytes.data(), v.data(), bytes.size());
@@ -381,6 +361,38 @@ TEST_CASE("openai embeddings: many inputs in one request; float or base64 answer
   CHECK(decode_base64("aGk=", out));
   CHECK(out == "hi");
   CHECK(!decode_base64("a", out));
+}
+
+TEST_CASE("base64: RFC 4648's test vectors both ways, padding optional when decoding, bytes kept whole") {
+  struct row {
+    const char* bytes;
+    const char* text;
+  };
+  for (auto r : std::vector<row>{{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
+                                 {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}}) {
+    CAPTURE(r.bytes);
+    CHECK(base64(r.bytes) == r.text);
+    std::string out;
+    CHECK(decode_base64(r.text, out));
+    CHECK(out == r.bytes);
+    std::string unpadded = r.text;
+    while (!unpadded.empty() && unpadded.back() == '=')
+      unpadded.pop_back();
+    CHECK(decode_base64(unpadded, out));
+    CHECK(out == r.bytes);
+  }
+  std::string all;
+  for (int c = 0; c < 256; ++c)
+    all.push_back(static_cast<char>(c));
+  std::string out;
+  CHECK(base64(all).size() == 344);
+  CHECK(decode_base64(base64(all), out));
+  CHECK(out == all);
+  std::string appended = "x:";
+  append_base64(appended, "hi");
+  CHECK(appended == "x:aGk=");
+  CHECK(!decode_base64("aGk*", out));
+  CHECK(!decode_base64("aGk=a", out)); // a character after the padding
 }
 
 TEST_CASE("openai chat: one record per call, a prompt from a template, usage tokens read") {

@@ -21,8 +21,10 @@
 
 #include "backends/in_process.hpp"
 #include "sim/reference_server.hpp"
+#include "tests/test_util.hpp"
 
 using namespace sinfer;
+using sinfer::test::decoded_base64;
 
 namespace {
 
@@ -115,30 +117,6 @@ std::vector<double> numbers(json_value e) {
   for (auto x : items(e)) {
     double v = 0;
     out.push_back(x.get(v) ? std::nan("") : v);
-  }
-  return out;
-}
-
-/// Standard base64 (with padding) to bytes.
-std::string unbase64(const std::string& text) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v = c >= 'A' && c <= 'Z'   ? c - 'A'
-            : c >= 'a' && c <= 'z' ? c - 'a' + 26
-            : c >= '0' && c <= '9' ? c - '0' + 52
-            : c == '+'             ? 62
-            : c == '/'             ? 63
-                                   : -1;
-    if (v < 0)
-      continue; // padding
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
   }
   return out;
 }
@@ -571,7 +549,7 @@ TEST_CASE("openai: model list and embeddings as floats and as base64 float32") {
   size_t i = 0;
   for (auto item : items(b["data"])) {
     REQUIRE(i < 2);
-    auto bytes = unbase64(str(item["embedding"]));
+    auto bytes = decoded_base64(str(item["embedding"]));
     REQUIRE(bytes.size() == 12 * 4);
     for (size_t k = 0; k < 12; ++k) {
       uint32_t bits = 0;

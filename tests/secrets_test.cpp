@@ -40,28 +40,6 @@ const std::string sinfer_bin = SINFER_BIN;
 const std::string secret_key = "sk-Q7vXw2Lp9RtZ-3e8f1a6b4c0d9e2f7a5b8c1d4e";
 const char* const key_variable = "SINFER_SECRETS_TEST_KEY";
 
-std::string base64(const std::string& in) {
-  static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8)
-                 | static_cast<uint8_t>(in[i + 2]);
-    for (int shift = 18; shift >= 0; shift -= 6)
-      out.push_back(digits[(n >> shift) & 63]);
-  }
-  if (i < in.size()) {
-    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
-    if (i + 1 < in.size())
-      n |= static_cast<uint8_t>(in[i + 1]) << 8;
-    out.push_back(digits[(n >> 18) & 63]);
-    out.push_back(digits[(n >> 12) & 63]);
-    out.push_back(i + 1 < in.size() ? digits[(n >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
-
 /// What must appear nowhere: the key, its start, and its base64 forms (alone
 /// and as the Authorization header's value), without padding.
 std::vector<std::pair<std::string, std::string>> needles() {

@@ -17,6 +17,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "runtime/base64.hpp"
+
 namespace sinfer::test {
 
 /// Everything logged (at debug level and up) while it lives, instead of the
@@ -101,6 +103,13 @@ inline std::vector<std::string> list_dir(const std::string& dir) {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+/// `text` decoded from base64; text that is not base64 gives a marker that
+/// no expected value equals (so a check on it fails, naming it).
+inline std::string decoded_base64(const std::string& text) {
+  std::string bytes;
+  return decode_base64(text, bytes) ? bytes : "<not base64: " + text + ">";
 }
 
 inline std::vector<std::string> read_lines(const std::string& path) {
