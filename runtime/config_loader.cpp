@@ -469,6 +469,11 @@ void read_endpoints(error_log& log, element e, const std::string& path, model_co
     object obj;
     std::string_view url;
     if (item.get(url) == simdjson::SUCCESS) {
+      if (url.empty()) { // not an object either: nothing below may read it as one
+        log.add(at, "expected an endpoint URL such as \"http://127.0.0.1:8000\", got an empty string");
+        ++i;
+        continue;
+      }
       ep.url = std::string{url};
     } else if (item.get(obj)) {
       log.add(at, "expected an endpoint URL or object such as {\"url\": \"http://127.0.0.1:8000\"}, got "

@@ -276,6 +276,9 @@ TEST_CASE("resilience keys: bad values name the key path") {
     {R"("endpoints": [])", "models.m.endpoints: expected at least one endpoint"},
     {R"("endpoints": ["http://x"])", "models.m.endpoints[0].url: only valid for HTTP providers"},
     {R"("endpoints": [5])", "models.m.endpoints[0]: expected an endpoint URL or object"},
+    // Found by the job_config fuzzer: an empty URL string was read as an
+    // (uninitialised) endpoint object.
+    {R"("endpoints": [""])", "models.m.endpoints[0]: expected an endpoint URL such as"},
     {R"("api-key": "k")", "models.m.api-key: only valid for HTTP providers"},
     {R"("concurrency": {"limiter": "magic"})",
      "models.m.concurrency.limiter: expected one of \"fixed\" | \"aimd\" | \"gradient\""},
