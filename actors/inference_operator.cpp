@@ -16,6 +16,7 @@
 #include "policies/retry_budget.hpp"
 #include "runtime/http_models.hpp"
 #include "runtime/json_text.hpp"
+#include "runtime/record_fields.hpp"
 
 namespace sinfer {
 
@@ -119,53 +120,10 @@ std::string millis(std::chrono::nanoseconds d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
 
-/// Rewrites `rec.json` without the fields `targets` will write.
-void drop_fields(operator_pointer self, record& rec, const std::vector<std::string>& targets) {
-  auto& st = self->state;
-  simdjson::dom::object obj;
-  if (st.parser.parse(rec.json).get(obj))
-    return;
-  std::string rebuilt = "{";
-  for (auto field : obj) {
-    bool replaced = false;
-    for (auto& target : targets)
-      replaced = replaced || field.key == target;
-    if (replaced)
-      continue;
-    if (rebuilt.size() > 1)
-      rebuilt.push_back(',');
-    append_json_string(rebuilt, field.key);
-    rebuilt.push_back(':');
-    rebuilt += simdjson::minify(field.value);
-  }
-  rebuilt.push_back('}');
-  rec.json = std::move(rebuilt);
-}
-
 /// Appends `values` (one per output; empty: leave out) under the link's
-/// output fields, replacing clashing ones.
-void write_outputs(operator_pointer self, held_record& h, const link_state& link, const std::string* values) {
-  if (h.clash)
-    drop_fields(self, h.rec, link.output_targets);
-  // Close the object once: drop '}', append every member, re-add '}'.
-  auto& j = h.rec.json;
-  while (!j.empty() && j.back() != '}')
-    j.pop_back();
-  if (j.empty())
-    return;
-  j.pop_back();
-  auto last = j.find_last_not_of(" \t\r\n");
-  bool empty_object = last != std::string::npos && j[last] == '{';
-  for (size_t k = 0; k < link.member_prefix.size(); ++k) {
-    if (values[k].empty())
-      continue; // a default-value without this field
-    if (!empty_object)
-      j.push_back(',');
-    empty_object = false;
-    j += link.member_prefix[k];
-    j += values[k];
-  }
-  j.push_back('}');
+/// output fields, replacing clashing ones (runtime/record_fields.hpp).
+void write_link_outputs(operator_pointer self, held_record& h, const link_state& link, const std::string* values) {
+  write_outputs(self->state.parser, h.rec.json, h.clash, link.output_targets, link.member_prefix, values);
 }
 
 /// True when the deadline entry no longer belongs to a waiting record.
@@ -213,51 +171,19 @@ bool extract_inputs(operator_pointer self, held_record& h, work_item& item, std:
                     std::string& why) {
   auto& st = self->state;
   auto& link = st.links[h.link];
-  auto& model = *link.model;
-  simdjson::dom::element root;
-  if (auto err = st.parser.parse(h.rec.json).get(root)) {
-    why = std::string{"malformed JSON: "} + simdjson::error_message(err);
-    return false;
-  }
-  simdjson::dom::object obj;
-  if (root.get(obj)) {
-    why = "not a JSON object";
-    return false;
-  }
   auto first = values.size();
-  uint32_t bytes = 0;
-  for (auto& in : model.input) {
-    simdjson::dom::element v;
-    if (obj.at_key(in.second).get(v)) {
-      values.resize(first);
-      why = "missing field \"" + in.second + "\" (model input \"" + in.first + "\")";
-      return false;
-    }
-    std::string_view sv;
-    if (v.get(sv) == simdjson::SUCCESS) {
-      auto& out = values.emplace_back();
-      out.reserve(sv.size() + 2);
-      append_json_string(out, sv);
-    } else {
-      values.push_back(simdjson::minify(v));
-    }
-    bytes += static_cast<uint32_t>(values.back().size());
-  }
-  item.bytes = bytes;
+  input_reading reading;
+  bool ok = read_inputs(st.parser, h.rec.json, link.model->input, link.output_targets, values, reading, why);
+  // The record keeps its text until its outputs are written (a dead letter
+  // shows the record as it arrived); they then replace clashing fields. Set
+  // on a missing input too: default-value outputs are written then.
+  h.clash = reading.clash;
+  if (!ok)
+    return false;
+  item.bytes = reading.bytes;
   if (link.keyed) {
     h.call_key = call_log_key(link.call_key_model, h.rec.id, values.data() + first, values.size() - first);
     item.call_key = fnv1a64(h.call_key);
-  }
-  // Output fields replace input fields of the same name (no duplicate keys);
-  // the record keeps its text until the call succeeds (a dead letter shows
-  // the record as it arrived).
-  h.clash = false;
-  for (auto& target : link.output_targets) {
-    simdjson::dom::element v;
-    if (obj.at_key(target).get(v) == simdjson::SUCCESS) {
-      h.clash = true;
-      break;
-    }
   }
   return true;
 }
@@ -265,7 +191,6 @@ bool extract_inputs(operator_pointer self, held_record& h, work_item& item, std:
 void take_failure_action(operator_pointer self, uint64_t ticket, held_record& h, const std::string& why,
                          bool input_problem);
 void complete(operator_pointer self, uint64_t ticket, held_record& h);
-void write_outputs(operator_pointer self, held_record& h, const link_state& link, const std::string* values);
 
 /// A call log entry that says the model's calls for the record failed for
 /// good (after its attempts, or timeout.total), with why: replayed as that
@@ -294,7 +219,7 @@ bool answer_from_log(operator_pointer self, uint64_t ticket, held_record& h) {
     return false;
   }
   st.cfg.counters->calls_replayed.fetch_add(1, std::memory_order_relaxed);
-  write_outputs(self, h, link, st.replayed_values.data());
+  write_link_outputs(self, h, link, st.replayed_values.data());
   complete(self, ticket, h);
   return true;
 }
@@ -376,7 +301,7 @@ void take_failure_action(operator_pointer self, uint64_t ticket, held_record& h,
     st.log_batch.emplace_back(h.call_key, failed_entry + why);
   // A record that is not a JSON object cannot take outputs: it is a dead
   // letter whatever the action (or fails the job when that is the action).
-  bool malformed = input_problem && (why.rfind("malformed JSON", 0) == 0 || why == "not a JSON object");
+  bool malformed = input_problem && record_unusable(why);
   auto action = model.on_failure;
   if (action == failure_action::fallback && !malformed && h.link + 1u < st.links.size()) {
     counters(self).fell_back.fetch_add(1, std::memory_order_relaxed);
@@ -391,7 +316,7 @@ void take_failure_action(operator_pointer self, uint64_t ticket, held_record& h,
   }
   if (action == failure_action::default_value && !malformed) {
     counters(self).defaulted.fetch_add(1, std::memory_order_relaxed);
-    write_outputs(self, h, link, link.default_values.data());
+    write_link_outputs(self, h, link, link.default_values.data());
     complete(self, ticket, h);
     return;
   }
@@ -477,7 +402,7 @@ void on_scored(operator_pointer self, item_result& r, const std::string* values)
     case attempt_action::success:
       if (link.logged)
         st.log_batch.emplace_back(h->call_key, encode_outputs(values, link.member_prefix.size()));
-      write_outputs(self, *h, link, values);
+      write_link_outputs(self, *h, link, values);
       complete(self, r.ticket, *h);
       return;
     case attempt_action::fail:
@@ -654,17 +579,7 @@ void settle(operator_pointer self) {
 /// object is tried: the model's input extraction dead-letters it).
 bool applies(operator_pointer self, const record& rec) {
   auto& st = self->state;
-  auto& cond = st.cfg.condition;
-  if (cond.kind == stage_condition::test::always)
-    return true;
-  simdjson::dom::object obj;
-  if (st.parser.parse(rec.json).get(obj))
-    return true;
-  simdjson::dom::element v;
-  if (obj.at_key(cond.field).get(v))
-    return cond.matches(std::nullopt);
-  auto text = simdjson::minify(v); // as the config's values were made: same escaping
-  return cond.matches(std::string_view{text});
+  return condition_applies(st.parser, rec.json, st.cfg.condition);
 }
 
 /// Spawns (and links) the batcher of model `i` of the chain.

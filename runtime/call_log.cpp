@@ -119,13 +119,7 @@ bool call_log_writer::append(uint64_t epoch, const std::vector<std::pair<std::st
     epoch_ = epoch;
   }
   buffer_.clear();
-  for (auto& kv : calls) {
-    put_u32(buffer_, static_cast<uint32_t>(kv.first.size()));
-    put_u32(buffer_, static_cast<uint32_t>(kv.second.size()));
-    buffer_ += kv.first;
-    buffer_ += kv.second;
-    put_u32(buffer_, crc_of(kv.second.data(), kv.second.size(), crc_of(kv.first.data(), kv.first.size())));
-  }
+  encode_call_log(calls, buffer_);
   const char* p = buffer_.data();
   size_t left = buffer_.size();
   while (left > 0) {
@@ -146,26 +140,46 @@ bool call_log_writer::append(uint64_t epoch, const std::vector<std::pair<std::st
   return true;
 }
 
+void encode_call_log(const std::vector<std::pair<std::string, std::string>>& calls, std::string& out) {
+  for (auto& kv : calls) {
+    put_u32(out, static_cast<uint32_t>(kv.first.size()));
+    put_u32(out, static_cast<uint32_t>(kv.second.size()));
+    out += kv.first;
+    out += kv.second;
+    put_u32(out, crc_of(kv.second.data(), kv.second.size(), crc_of(kv.first.data(), kv.first.size())));
+  }
+}
+
+size_t decode_call_log(std::string_view bytes, std::vector<std::pair<std::string_view, std::string_view>>& entries) {
+  size_t at = 0;
+  while (bytes.size() - at >= 12) {
+    auto klen = get_u32(bytes.data() + at), vlen = get_u32(bytes.data() + at + 4);
+    // In 64 bits: two u32 lengths near 4 GiB must not wrap around.
+    if (static_cast<uint64_t>(klen) + vlen + 12 > bytes.size() - at)
+      break;
+    const char* key = bytes.data() + at + 8;
+    const char* value = key + klen;
+    if (get_u32(value + vlen) != crc_of(value, vlen, crc_of(key, klen)))
+      break;
+    entries.emplace_back(std::string_view{key, klen}, std::string_view{value, vlen});
+    at += 12 + static_cast<size_t>(klen) + vlen;
+  }
+  return at;
+}
+
 bool read_call_log(const std::string& dir, std::unordered_map<std::string, std::string>& out,
                    std::vector<std::string>& notes, std::string& error) {
+  std::vector<std::pair<std::string_view, std::string_view>> entries;
   bool ok = for_each_file(dir, [&](const std::string&, uint64_t, const std::string& path) {
     std::string bytes;
     if (!config_reading::read_text_file(path, bytes)) {
       notes.push_back("call log: cannot read \"" + path + "\": " + std::strerror(errno) + "; its calls will be made again");
       return;
     }
-    size_t at = 0;
-    while (bytes.size() - at >= 12) {
-      auto klen = get_u32(bytes.data() + at), vlen = get_u32(bytes.data() + at + 4);
-      if (static_cast<uint64_t>(klen) + vlen + 12 > bytes.size() - at)
-        break;
-      const char* key = bytes.data() + at + 8;
-      const char* value = key + klen;
-      if (get_u32(value + vlen) != crc_of(value, vlen, crc_of(key, klen)))
-        break;
-      out[std::string{key, klen}] = std::string{value, vlen};
-      at += 12 + static_cast<size_t>(klen) + vlen;
-    }
+    entries.clear();
+    auto at = decode_call_log(bytes, entries);
+    for (auto& kv : entries)
+      out[std::string{kv.first}] = std::string{kv.second};
     if (at != bytes.size())
       notes.push_back("call log: \"" + path + "\" ends in " + std::to_string(bytes.size() - at)
                       + " bytes of a torn or damaged write (dropped: those calls will be made again)");

@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -63,6 +64,17 @@ std::string new_call_log_run();
 
 /// The path of the file of `run` and `writer` in `epoch`.
 std::string call_log_path(const std::string& dir, const std::string& run, uint64_t epoch, const std::string& writer);
+
+/// Appends `calls` (key, value) to `out` as call log records (the layout
+/// above): what `call_log_writer::append` writes in one write().
+void encode_call_log(const std::vector<std::pair<std::string, std::string>>& calls, std::string& out);
+
+/// The records of one call log file's `bytes`, in file order, appended to
+/// `entries` as views into `bytes`; stops at the first record that is torn
+/// (lengths past the end) or damaged (CRC mismatch). Returns the bytes the
+/// intact records take: less than `bytes.size()` means a torn or damaged
+/// tail. Pure (no I/O), so the call_log fuzzer feeds it any bytes.
+size_t decode_call_log(std::string_view bytes, std::vector<std::pair<std::string_view, std::string_view>>& entries);
 
 /// Every call logged, key -> value (a key logged twice keeps the value of
 /// the later file). Torn or damaged tails are skipped and noted in `notes`.

@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcaf-dev libcpp-httplib-dev libsimdjson-dev
       libspdlog-dev doctest-dev libcli11-dev librocksdb-dev zlib1g-dev openssl ca-certificates chromium
-      prometheus)  # prometheus: promtool checks the /metrics page in the metrics suite
+      prometheus  # prometheus: promtool checks the /metrics page in the metrics suite
+      clang libclang-rt-14-dev llvm)  # sanitizer build and libFuzzer (libclang_rt.fuzzer); llvm-symbolizer
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
