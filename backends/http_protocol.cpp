@@ -71,21 +71,14 @@ std::string answer_facts(const http_answer& a) {
 std::string not_json_reason(const http_answer& a, const std::string& parse_error) {
   if (a.body.empty())
     return "the answer is empty (" + answer_facts(a) + ", no body)";
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string excerpt;
-  size_t shown = std::min<size_t>(a.body.size(), 48);
-  for (size_t i = 0; i < shown; ++i) {
-    auto c = static_cast<unsigned char>(a.body[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      excerpt.push_back(static_cast<char>(c));
-    } else {
-      excerpt += "\\x";
-      excerpt.push_back(hex[c >> 4]);
-      excerpt.push_back(hex[c & 0xf]);
-    }
-  }
+  // JSON with a bad token (NaN, 1e999) says which and where; other text
+  // (HTML, garbage) keeps the parser's word.
+  auto first = trim(a.body);
+  bool json_like = !first.empty() && (first.front() == '{' || first.front() == '[');
+  auto token = json_like ? json_token_problem(a.body) : std::string{};
   return "the answer is not JSON (" + answer_facts(a) + ", " + std::to_string(a.body.size()) + " bytes, "
-         + (shown < a.body.size() ? "starting \"" : "\"") + excerpt + "\"): " + parse_error;
+         + (a.body.size() > 48 ? "starting \"" : "\"") + printable_excerpt(std::string_view{a.body}.substr(0, 48), 48)
+         + "\"): " + (token.empty() ? parse_error : token);
 }
 
 std::string missing_results_reason(const http_answer& a, const std::string& what) {

@@ -10,7 +10,10 @@ bool read_inputs(simdjson::dom::parser& parser, const std::string& json,
                  input_reading& reading, std::string& why) {
   simdjson::dom::element root;
   if (auto err = parser.parse(json).get(root)) {
-    why = std::string{"malformed JSON: "} + simdjson::error_message(err);
+    // simdjson says "Problem while parsing a number" or "improper
+    // structure" for NaN, 1e999 or a 30-digit integer; say which token.
+    auto token = json_token_problem(json);
+    why = std::string{"malformed JSON: "} + (token.empty() ? simdjson::error_message(err) : token);
     return false;
   }
   simdjson::dom::object obj;

@@ -584,9 +584,14 @@ TEST_CASE("bad input: every kind of bad record is dead-lettered with its reason;
       {good("g2"), scored}}},
     {"NaN, infinities and numbers a tensor cannot hold (FP32 x, INT64 n)",
      {{good("g1"), scored},
-      {R"({"id":"nan","text":"a","x":NaN,"n":1})", "malformed JSON"},
-      {R"({"id":"inf","text":"a","x":Infinity,"n":1})", "malformed JSON"},
-      {R"({"id":"e400","text":"a","x":1e400,"n":1})", "malformed JSON"},
+      {R"({"id":"nan","text":"a","x":NaN,"n":1})",
+       "malformed JSON: at x: NaN is not a JSON number (JSON has no NaN or Infinity)"},
+      {R"({"id":"inf","text":"a","x":Infinity,"n":1})",
+       "malformed JSON: at x: Infinity is not a JSON number (JSON has no NaN or Infinity)"},
+      {R"({"id":"nested-inf","text":"a","x":1,"n":1,"extra":{"v":[1,{"w":2},-Infinity]}})",
+       "malformed JSON: at extra.v[2]: -Infinity is not a JSON number"},
+      {R"({"id":"e400","text":"a","x":1e400,"n":1})",
+       "malformed JSON: at x: the number 1e400 is beyond the range of a double"},
       {R"({"id":"e300","text":"a","x":1e300,"n":1})", "input \"x\": 1e+300 is out of range for a FP32 tensor"},
       {R"({"id":"neg-e38","text":"a","x":-3.5e38,"n":1})", "input \"x\": -3.5e+38 is out of range for a FP32 tensor"},
       {good("fp32-max", 3.4e38, 1), scored},
@@ -594,7 +599,9 @@ TEST_CASE("bad input: every kind of bad record is dead-lettered with its reason;
       {good("int64-min", 0.5, INT64_MIN), scored},
       {R"({"id":"int64-over","text":"a","x":1,"n":9223372036854775808})",
        "input \"n\": 9223372036854775808 is out of range for a INT64 tensor"},
-      {R"({"id":"huge","text":"a","x":1,"n":123456789012345678901234567890})", "malformed JSON"},
+      {R"({"id":"huge","text":"a","x":1,"n":123456789012345678901234567890})",
+       "malformed JSON: at n: the integer 123456789012345678901234567890 (30 digits) does not fit in 64 bits"},
+      {R"({"id":"leading-zero","text":"a","x":01,"n":1})", "malformed JSON: at x: 01 is not a valid JSON number"},
       {R"({"id":"frac","text":"a","x":1,"n":1.5})", "input \"n\": expected an integer for a INT64 tensor, got 1.5"},
       {R"({"id":"str","text":"a","x":"abc","n":1})", "input \"x\": expected a number for a FP32 tensor, got \"abc\""},
       {good("g2"), scored}}},
@@ -604,7 +611,7 @@ TEST_CASE("bad input: every kind of bad record is dead-lettered with its reason;
       {"\"just a string\"", "not a JSON object"},
       {"42", "not a JSON object"},
       {"null", "not a JSON object"},
-      {"not json at all", "malformed JSON"},
+      {"not json at all", "malformed JSON: \"not\" is not a JSON value"},
       {good("g2"), scored}}},
     {"blank lines are not records (and do not shift line numbers)",
      {{good("g1"), scored},
@@ -840,7 +847,11 @@ TEST_CASE("bad answers: every kind of bad server answer dead-letters its records
        body.replace(at, w == wire::http_json ? 3 : 4, "NaN");
        return json_200(body);
      },
-     "fatal-endpoint: the answer is not JSON"},
+     "fatal-endpoint: the answer is not JSON",
+     [](wire w) {
+       return std::string{w == wire::kserve_v2 ? "\"): at outputs[1].data[0]: " : ""}
+              + "NaN is not a JSON number (JSON has no NaN or Infinity)";
+     }},
     {"a number beyond double in an output", {wire::http_json, wire::kserve_v2, wire::openai_embeddings},
      [](wire w, uint32_t rows, const std::string& good) {
        if (w == wire::kserve_v2)
@@ -851,7 +862,11 @@ TEST_CASE("bad answers: every kind of bad server answer dead-letters its records
        body.replace(at, w == wire::http_json ? 3 : 4, "1e400");
        return json_200(body);
      },
-     "the answer is not JSON", [](wire) { return std::string{"Problem while parsing a number"}; }},
+     "the answer is not JSON",
+     [](wire w) {
+       return std::string{w == wire::kserve_v2 ? "\"): at outputs[1].data[0]: " : ""}
+              + "the number 1e400 is beyond the range of a double";
+     }},
     {"a value beyond float32 in an FP32 tensor or an embedding", {wire::kserve_v2, wire::openai_embeddings},
      [](wire w, uint32_t rows, const std::string& good) {
        if (w == wire::kserve_v2)

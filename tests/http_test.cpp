@@ -531,7 +531,9 @@ TEST_CASE("Idempotency-Key: every protocol's POST carries the batch's key, the s
   uint64_t repeated = 0;
   uint64_t requests = 0;
   uint64_t salt = 0;
-  for (auto& [name, proto] : protocols) {
+  for (auto& protocol : protocols) {
+    auto name = protocol.first; // not a structured binding: CAPTURE is a lambda (clang rejects capturing one)
+    auto& proto = protocol.second;
     CAPTURE(name);
     http_backend backend{conn, proto};
     call_request req;

@@ -250,6 +250,55 @@ TEST_CASE("json text: quote, unquote and append_member") {
   CHECK(empty == R"({ "b":2})");
 }
 
+TEST_CASE("json_token_problem: which bare token a strict parser rejected, and where") {
+  struct row {
+    const char* json;
+    const char* problem; // empty: every bare token is a JSON value
+  };
+  std::vector<row> rows = {
+    {R"({"x":1,"y":[true,false,null,-0.5e-3,0,18446744073709551615,-9223372036854775808]})", ""},
+    {R"({"x":1e-400})", ""}, // underflows to 0: a parser reads it
+    {R"({"x":1 2})", ""},    // a missing comma is a structural problem
+    {R"({"x":"NaN, 1e999 and 01 in a string"})", ""},
+    {R"({"x":"unterminated)", ""},
+    {R"({"x":NaN})", "at x: NaN is not a JSON number (JSON has no NaN or Infinity)"},
+    {R"({"x":-Infinity})", "at x: -Infinity is not a JSON number (JSON has no NaN or Infinity)"},
+    {R"({"x":inf})", "at x: inf is not a JSON number (JSON has no NaN or Infinity)"},
+    {R"({"x":1.7976931348623157e308,"y":1.8e308})", "at y: the number 1.8e308 is beyond the range of a double"},
+    {R"({"n":18446744073709551616})",
+     "at n: the integer 18446744073709551616 (20 digits) does not fit in 64 bits; write it as a decimal (1.5e30) or a "
+     "string"},
+    {R"({"n":-9223372036854775809})", "at n: the integer -9223372036854775809 (19 digits) does not fit in 64 bits"},
+    {R"({"a":{"b":[1,{"c":2},[3,+1]]}})", "at a.b[2][1]: +1 is not a valid JSON number"},
+    {R"({"a":[1,2],"b\"q":.5})", R"(at b\"q: .5 is not a valid JSON number)"},
+    {R"({"x":01})", "at x: 01 is not a valid JSON number"},
+    {R"({"x":1.})", "at x: 1. is not a valid JSON number"},
+    {R"({"x":-})", "at x: - is not a valid JSON number"},
+    {R"({"x":tru})", "at x: \"tru\" is not a JSON value"},
+    {"[1,2,\x01]", "at [2]: \"\\x01\" is not a JSON value"},
+    {"not json", "\"not\" is not a JSON value"},
+    {R"({"x":123456789012345678901234567890123456789012345678901234567890})",
+     "at x: the integer 12345678901234567890123456789012... (60 digits)"},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.json);
+    auto got = json_token_problem(r.json);
+    if (*r.problem == 0)
+      CHECK(got.empty());
+    else
+      CHECK_MESSAGE(got.rfind(r.problem, 0) == 0, got);
+  }
+  // Deep nesting: the path is kept for 64 levels, then marked as cut.
+  std::string deep(100000, '[');
+  deep += "NaN";
+  auto got = json_token_problem(deep);
+  CHECK(got.rfind("at [0][0]", 0) == 0);
+  CHECK(got.find("...: NaN is not a JSON number") != std::string::npos);
+  CHECK(got.size() < 400);
+  CHECK(printable_excerpt("ab\x01\xff", 10) == "ab\\x01\\xff");
+  CHECK(printable_excerpt("abcdef", 3) == "abc...");
+}
+
 TEST_CASE("parse_duration: units, decimals and rejects, both sides of each rule") {
   struct row {
     const char* text;

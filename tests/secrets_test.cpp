@@ -56,7 +56,9 @@ std::vector<std::pair<std::string, std::string>> needles() {
 
 /// Checks that no needle is in `text` (named `what` in failures).
 void check_clean(const std::string& what, const std::string& text) {
-  for (auto& [name, needle] : needles()) {
+  for (auto& entry : needles()) { // no structured binding: CHECK_MESSAGE captures in a lambda
+    auto& name = entry.first;
+    auto& needle = entry.second;
     auto at = text.find(needle);
     CHECK_MESSAGE(at == std::string::npos, what << " holds " << name << " at byte " << at << ": ..."
                                                 << text.substr(at == std::string::npos ? 0 : at - std::min<size_t>(at, 60), 120)
@@ -352,7 +354,9 @@ void check_run(const std::string& key_json) {
   outputs["sinfer sim --json -v (stdout)"] = sim_json.out;
   outputs["sinfer sim --json -v (stderr)"] = sim_json.err;
   // Searched last, all of it.
-  for (auto& [what, text] : outputs) {
+  for (auto& output : outputs) { // no structured binding: CAPTURE is a lambda
+    auto& what = output.first;
+    auto& text = output.second;
     CAPTURE(what);
     bool may_be_empty = what.find("stdout") != std::string::npos || what.find("stderr") != std::string::npos;
     CHECK_MESSAGE((!text.empty() || may_be_empty), what << " is empty: nothing was searched");
