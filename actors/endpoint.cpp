@@ -10,6 +10,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "policies/call_pacing.hpp"
 #include "policies/deadline_queue.hpp"
 #include "policies/routing.hpp"
 
@@ -44,6 +45,10 @@ struct endpoint_state {
   /// No grants before this time (Retry-After).
   caf::actor_clock::time_point paused_until{};
   bool resume_armed = false;
+  /// Pacing (policies/call_pacing.hpp): the last grant, and the time a
+  /// tick is armed for (max: none).
+  caf::actor_clock::time_point last_grant{};
+  caf::actor_clock::time_point pace_armed_at = caf::actor_clock::time_point::max();
   /// Smoothed latency of successful calls (TCP's SRTT, 1/8), fading while
   /// idle for the routers (policies/routing.hpp).
   latency_estimate latency;
@@ -163,8 +168,24 @@ void grant(endpoint_pointer self) {
   if (st.busy >= limit || st.waiters.empty())
     return;
   auto load = load_now(self);
+  // Pacing: single partial batches start no sooner than a call's latency
+  // over the server's unqueued concurrency after the last grant; a want
+  // of several slots (a full batch queued) goes first, at once.
+  auto next_start = now;
+  if (st.cfg.pacing)
+    next_start = paced_start(st.last_grant, load.latency_ms, st.limiter->unqueued_concurrency());
   while (st.busy < limit && !st.waiters.empty()) {
-    auto& w = st.waiters.front();
+    auto it = st.waiters.begin();
+    while (it != st.waiters.end() && pacing_holds(it->wanted, now, next_start))
+      ++it;
+    if (it == st.waiters.end()) {
+      if (next_start < st.pace_armed_at) {
+        st.pace_armed_at = next_start;
+        self->delayed_send(self, next_start - now, tick_atom::value);
+      }
+      break;
+    }
+    auto& w = *it;
     auto k = std::min(w.wanted, limit - st.busy);
     st.busy += k;
     w.wanted -= k;
@@ -172,7 +193,10 @@ void grant(endpoint_pointer self) {
     load.in_flight = st.busy;
     self->send(w.listener, slot_atom::value, w.index, k, load);
     if (w.wanted == 0)
-      st.waiters.pop_front();
+      st.waiters.erase(it);
+    st.last_grant = now;
+    if (st.cfg.pacing)
+      next_start = paced_start(now, load.latency_ms, st.limiter->unqueued_concurrency());
   }
 }
 
@@ -389,6 +413,8 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
     },
     [=](tick_atom) {
       self->state.resume_armed = false;
+      if (self->clock().now() >= self->state.pace_armed_at)
+        self->state.pace_armed_at = caf::actor_clock::time_point::max();
       grant(self);
     },
     [=](scrape_atom, scrape_outcome& out) {

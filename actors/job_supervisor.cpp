@@ -169,6 +169,7 @@ void start(supervisor_pointer self) {
         es.limiter.kind = m.limiter;
         es.limiter.min = m.concurrency_min;
         es.limiter.initial = m.concurrency_initial;
+        es.pacing = m.concurrency_pacing;
         es.latency = ep.latency.count() >= 0 ? ep.latency : m.latency;
         es.latency_per_record = ep.latency_per_record.count() >= 0 ? ep.latency_per_record : m.latency_per_record;
         es.attempt_timeout = m.timeout.attempt;

@@ -17,13 +17,17 @@
 //               bmax) with the gradient concurrency limiter (1..16).
 // - slot-free-k: sinfer's batching with the concurrency fixed at k (what
 //               the limiter would find if it knew k).
+// - adaptive-unpaced, slot-free-k-unpaced: the same with
+//               concurrency.pacing off (every free slot taken at once).
 // - async-io:   no batching, fixed concurrency 16: what Flink's Async I/O
-//               operator does (one request per record, capacity-bounded).
+//               operator does (one request per record, capacity-bounded;
+//               no pacing, as Async I/O has none).
 // - fixed-wait: batches of up to bmax that wait up to 10 ms to fill (Ray
-//               Serve's batch_wait_timeout_s), fixed concurrency k.
+//               Serve's batch_wait_timeout_s), fixed concurrency k, no
+//               pacing.
 //
 //   bench/run goodput [--seconds D] [--warmup W] [--loads 0.1,0.5,...]
-//                     [--only adaptive|async-io|fixed-wait]
+//                     [--only CONFIG]
 //
 // Prints a table and one RESULT line per configuration and load.
 
@@ -47,6 +51,8 @@ struct variant {
   batch_config batch;
   uint32_t concurrency;
   limiter_kind limiter;
+  /// concurrency.pacing (policies/call_pacing.hpp).
+  bool pacing;
 };
 
 } // namespace
@@ -74,14 +80,16 @@ int main(int argc, char** argv) {
     loads.push_back(std::stod(item));
   double limit = server_limit(slots, base_ms, per_record_ms, max_batch);
   std::vector<variant> variants = {
-    {"adaptive", {max_batch, std::chrono::nanoseconds{0}, 0}, 16, limiter_kind::gradient},
-    {"slot-free-k", {max_batch, std::chrono::nanoseconds{0}, 0}, slots, limiter_kind::fixed},
-    {"async-io", {1, std::chrono::nanoseconds{0}, 0}, 16, limiter_kind::fixed},
-    {"fixed-wait", {max_batch, std::chrono::milliseconds{10}, 0}, slots, limiter_kind::fixed},
+    {"adaptive", {max_batch, std::chrono::nanoseconds{0}, 0}, 16, limiter_kind::gradient, true},
+    {"adaptive-unpaced", {max_batch, std::chrono::nanoseconds{0}, 0}, 16, limiter_kind::gradient, false},
+    {"slot-free-k", {max_batch, std::chrono::nanoseconds{0}, 0}, slots, limiter_kind::fixed, true},
+    {"slot-free-k-unpaced", {max_batch, std::chrono::nanoseconds{0}, 0}, slots, limiter_kind::fixed, false},
+    {"async-io", {1, std::chrono::nanoseconds{0}, 0}, 16, limiter_kind::fixed, false},
+    {"fixed-wait", {max_batch, std::chrono::milliseconds{10}, 0}, slots, limiter_kind::fixed, false},
   };
   std::printf("server: k=%u a=%.1f ms c=%.2f ms bmax=%u -> limit %.0f records/s; a+c = %.2f ms\n", slots, base_ms,
               per_record_ms, max_batch, limit, base_ms + per_record_ms);
-  std::printf("%-11s %7s %9s %8s %8s %7s %9s\n", "config", "offered", "goodput", "p50 ms", "p99 ms", "batch",
+  std::printf("%-19s %7s %9s %8s %8s %7s %9s\n", "config", "offered", "goodput", "p50 ms", "p99 ms", "batch",
               "src lag");
   int failures = 0;
   auto models = model_registry::with_builtins();
@@ -98,10 +106,11 @@ int main(int argc, char** argv) {
       auto spec = remote_model({server.url()}, v.batch, v.concurrency);
       if (v.limiter != limiter_kind::fixed)
         spec.limiter(v.limiter, 1, slots);
+      spec.pacing(v.pacing);
       auto rate = load * limit;
       auto m = measure(rate_job(spec, rate, seconds + warmup, models), models, rate, warmup, {seconds});
       auto& w = m.windows.at(0);
-      std::printf("%-11s %6.0f%% %8.3f %8.2f %8.2f %7.1f %9llu%s%s\n", v.name.c_str(), load * 100,
+      std::printf("%-19s %6.0f%% %8.3f %8.2f %8.2f %7.1f %9llu%s%s\n", v.name.c_str(), load * 100,
                   w.records_per_s / limit, w.p50_ms, w.p99_ms, w.mean_batch,
                   static_cast<unsigned long long>(w.source_lag), m.ok ? "" : "  FAILED: ", m.error.c_str());
       std::printf("RESULT config=%s offered=%.2f goodput_over_limit=%.3f p50_ms=%.2f p99_ms=%.2f mean_batch=%.1f "

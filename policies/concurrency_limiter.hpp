@@ -224,6 +224,19 @@ public:
     return current;
   }
 
+  /// The calls the server runs at once without queueing, as this limiter
+  /// sees it (for pacing call starts: policies/call_pacing.hpp). The
+  /// gradient kind settles where limit = rtt_tolerance * k + queue, so it
+  /// is (limit - queue) / rtt_tolerance, in [1, limit()]; while measuring
+  /// the no-load RTT, and for fixed and aimd, it is limit().
+  double unqueued_concurrency() const noexcept {
+    double current = static_cast<double>(limit());
+    if (cfg_.kind != limiter_kind::gradient || measuring_)
+      return current;
+    double queue = cfg_.queue_size > 0.0 ? cfg_.queue_size : std::sqrt(std::max(0.0, estimate_));
+    return std::clamp((estimate_ - queue) / cfg_.rtt_tolerance, 1.0, std::max(1.0, current));
+  }
+
   /// A call ended successfully at `now` after `latency` (from sending it to
   /// its answer; negative counts as 0). `in_flight`: this endpoint's calls
   /// in flight when it was sent, itself included. May raise the limit

@@ -180,9 +180,14 @@ public:
     return cum_end_.empty() ? 0.0 : cum_end_.back();
   }
 
-  /// ceil(total_count()): how many records `due` places, saturating.
+  /// ceil(total_count()): how many records `due` places, saturating; 0
+  /// for a profile whose count is not a positive number (one rejected as
+  /// too long, read before the rejection is acted on: UBSan caught the
+  /// conversion of -60).
   uint64_t total_records() const noexcept {
     auto c = std::ceil(total_count());
+    if (!(c > 0.0))
+      return 0;
     return c >= 1.8e19 ? std::numeric_limits<uint64_t>::max() : static_cast<uint64_t>(c);
   }
 

@@ -593,6 +593,7 @@ void read_model(error_log& log, object obj, const std::string& name, model_confi
     c.choice("limiter", limiter_names, m.limiter);
     c.integer("min", 1, 100000, m.concurrency_min);
     c.integer("initial", 1, 100000, m.concurrency_initial);
+    c.boolean("pacing", m.concurrency_pacing);
     if (m.concurrency_min > m.concurrency_max)
       c.error("min", "expected at most concurrency.max (" + std::to_string(m.concurrency_max) + ")");
   }

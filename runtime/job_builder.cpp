@@ -149,6 +149,11 @@ model_spec& model_spec::limiter(limiter_kind kind, uint32_t min_calls, uint32_t 
   return *this;
 }
 
+model_spec& model_spec::pacing(bool on) {
+  cfg_.concurrency_pacing = on;
+  return *this;
+}
+
 model_spec& model_spec::timeout(std::chrono::nanoseconds attempt, std::chrono::nanoseconds total) {
   cfg_.timeout.attempt = attempt;
   cfg_.timeout.total = total;

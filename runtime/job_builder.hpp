@@ -68,6 +68,9 @@ public:
   model_spec& concurrency(uint32_t max_calls);
   /// `concurrency.limiter`, `concurrency.min` and `concurrency.initial`.
   model_spec& limiter(limiter_kind kind, uint32_t min_calls = 1, uint32_t initial = 4);
+  /// `concurrency.pacing` (default on): space the starts of calls of one
+  /// partial batch (policies/call_pacing.hpp).
+  model_spec& pacing(bool on);
   /// `routing.strategy` (endpoint weights: `endpoint_config::weight`).
   model_spec& routing(routing_strategy strategy);
   /// `probe.*`: how each endpoint reads its server's load (`prometheus`

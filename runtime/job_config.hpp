@@ -208,6 +208,9 @@ struct model_config {
   limiter_kind limiter = limiter_kind::fixed;
   uint32_t concurrency_min = 1;
   uint32_t concurrency_initial = 4;
+  /// `concurrency.pacing`: space call starts at partial load by latency /
+  /// unqueued concurrency (policies/call_pacing.hpp). Default true.
+  bool concurrency_pacing = true;
   /// in-process only: simulated service time of a call of b records,
   /// latency + b * latency-per-record (defaults 0: none).
   std::chrono::nanoseconds latency{0};

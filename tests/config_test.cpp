@@ -198,7 +198,7 @@ TEST_CASE("resilience keys: defaults and values read from a file") {
     "models": {
       "m": {"model": "keyword-classifier",
             "endpoints": [{"name": "a"}, {"name": "b", "latency": "5ms", "concurrency": 2}],
-            "concurrency": {"max": 8},
+            "concurrency": {"max": 8, "pacing": false},
             "batch": {"max-size": 32, "max-delay": "2ms", "max-bytes": 4096},
             "timeout": {"attempt": "1s", "total": "10s"},
             "retry": {"max-attempts": 5, "initial-backoff": "100ms", "max-backoff": "2s",
@@ -224,6 +224,7 @@ TEST_CASE("resilience keys: defaults and values read from a file") {
   CHECK(m.batch.max_size == 32);
   CHECK(m.batch.max_delay == std::chrono::milliseconds{2});
   CHECK(m.batch.max_bytes == 4096);
+  CHECK_FALSE(m.concurrency_pacing);
   CHECK(m.timeout.attempt == std::chrono::seconds{1});
   CHECK(m.timeout.total == std::chrono::seconds{10});
   CHECK(m.retry_max_attempts == 5);
@@ -245,6 +246,7 @@ TEST_CASE("resilience keys: defaults and values read from a file") {
   // Defaults of a model without these keys.
   CHECK(n.endpoints.size() == 1);
   CHECK(n.concurrency_max == 16);
+  CHECK(n.concurrency_pacing);
   CHECK(n.timeout.attempt == std::chrono::seconds{30});
   CHECK(n.timeout.total == std::chrono::seconds{120});
   CHECK(n.retry_max_attempts == 3);
@@ -283,6 +285,7 @@ TEST_CASE("resilience keys: bad values name the key path") {
     {R"("concurrency": {"limiter": "magic"})",
      "models.m.concurrency.limiter: expected one of \"fixed\" | \"aimd\" | \"gradient\""},
     {R"("concurrency": {"max": 2, "min": 4})", "models.m.concurrency.min: expected at most concurrency.max (2)"},
+    {R"("concurrency": {"pacing": "off"})", "models.m.concurrency.pacing: expected true or false, got \"off\""},
     {R"("provider": "http-json", "endpoints": ["http://h:1"], "input": {"t": "t"}, "output": {"l": "l"},
         "api-key-env": "SINFER_SURELY_UNSET_VARIABLE")",
      "models.m.api-key-env: the environment variable SINFER_SURELY_UNSET_VARIABLE is not set"},

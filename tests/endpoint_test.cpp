@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -90,5 +91,104 @@ TEST_CASE("endpoint: slot messages carry its load; with load reports a want that
     for (auto& a : {caf::actor_cast<caf::actor>(ep), caf::actor_cast<caf::actor>(listener)})
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     vt.run();
+  }
+}
+
+TEST_CASE("endpoint: pacing spaces single partial batches by latency / concurrency; a full batch is never held") {
+  // A listener that always has one partial batch queued: it wants one
+  // slot, calls as soon as it gets it, and wants the next. Calls take 8 ms
+  // on 4 slots: once the first call has answered, paced grants come every
+  // 8 / 4 = 2 ms; unpaced, they come in fours as the slots free together.
+  struct grant {
+    double ms;
+    uint32_t index;
+    uint32_t slots;
+  };
+  for (bool pacing : {true, false}) {
+    CAPTURE(pacing);
+    virtual_time_system vt;
+    auto& sys = vt.system();
+    auto es = test::silent_endpoint(4);
+    // A model that answers (the silent one's empty answers are failures,
+    // which measure no latency).
+    es.backend = std::make_shared<in_process_backend>(in_process_model{
+      {"text"}, {"label"}, [](const call_request& in, call_result& out) { out.values.assign(in.rows, "1"); }});
+    es.latency = std::chrono::milliseconds{8};
+    es.pacing = pacing;
+    auto ep = spawn_endpoint(sys, es);
+    // Stops the actors however the case ends (a failed REQUIRE included):
+    // the system's destructor waits for them.
+    struct stopper {
+      virtual_time_system& vt;
+      std::vector<caf::actor> actors;
+      ~stopper() {
+        for (auto& a : actors)
+          caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+        vt.run();
+      }
+    } stop{vt, {caf::actor_cast<caf::actor>(ep)}};
+    auto grants = std::make_shared<std::vector<grant>>();
+    auto steady = std::make_shared<bool>(true); // always one batch queued
+    auto listener = sys.spawn([=, &vt](slot_listener::pointer self) -> slot_listener::behavior_type {
+      // One want outstanding at a time, as a batcher with one partial
+      // batch queued has (wants of one listener and index add up).
+      self->send(ep, want_atom::value, caf::actor_cast<slot_listener>(self), uint32_t{0}, uint32_t{1});
+      return {[=, &vt](slot_atom, uint32_t index, uint32_t n, const endpoint_load&) {
+        grants->push_back({std::chrono::duration<double, std::milli>(vt.elapsed()).count(), index, n});
+        for (uint32_t i = 0; i < n; ++i) {
+          call_request req;
+          req.names = {"text"};
+          req.values = {"\"x\""};
+          req.rows = 1;
+          self->request(ep, caf::infinite, infer_atom::value, std::move(req)).then([](call_result&) {});
+        }
+        if (*steady && grants->size() < 40)
+          self->send(ep, want_atom::value, caf::actor_cast<slot_listener>(self), uint32_t{0}, uint32_t{1});
+      }};
+    });
+    stop.actors.push_back(caf::actor_cast<caf::actor>(listener));
+    vt.run();
+    REQUIRE(grants->size() == 40);
+    // The first four go at once (no latency known yet).
+    for (size_t i = 0; i < 4; ++i)
+      CHECK((*grants)[i].ms == doctest::Approx(0.0));
+    // From 8 ms on: the gaps between grants.
+    std::vector<double> gaps;
+    for (size_t i = 5; i < 40; ++i)
+      gaps.push_back((*grants)[i].ms - (*grants)[i - 1].ms);
+    auto smallest = *std::min_element(gaps.begin(), gaps.end());
+    auto largest = *std::max_element(gaps.begin(), gaps.end());
+    if (pacing) {
+      CHECK(smallest == doctest::Approx(2.0).epsilon(0.01));
+      CHECK(largest == doctest::Approx(2.0).epsilon(0.01));
+    } else {
+      CHECK(smallest == doctest::Approx(0.0)); // slots taken together...
+      CHECK(largest == doctest::Approx(8.0).epsilon(0.01)); // ...as they free together
+    }
+    // Idle now. Two single partial batches and a want of two slots (a full
+    // batch queued): the first single goes at once; paced, the second
+    // waits its 2 ms while the full batch is granted at once.
+    grants->clear();
+    *steady = false;
+    auto t0 = std::chrono::duration<double, std::milli>(vt.elapsed()).count();
+    auto as_listener = caf::actor_cast<slot_listener>(listener);
+    caf::anon_send(ep, want_atom::value, as_listener, uint32_t{1}, uint32_t{1});
+    caf::anon_send(ep, want_atom::value, as_listener, uint32_t{2}, uint32_t{1});
+    caf::anon_send(ep, want_atom::value, as_listener, uint32_t{3}, uint32_t{2});
+    vt.run();
+    REQUIRE(grants->size() == 3);
+    CHECK((*grants)[0].index == 1);
+    CHECK((*grants)[0].ms == doctest::Approx(t0));
+    if (pacing) {
+      CHECK((*grants)[1].index == 3);
+      CHECK((*grants)[1].slots == 2);
+      CHECK((*grants)[1].ms == doctest::Approx(t0));
+      CHECK((*grants)[2].index == 2);
+      CHECK((*grants)[2].ms - t0 == doctest::Approx(2.0).epsilon(0.02)); // the latency faded a little while idle
+    } else {
+      CHECK((*grants)[1].index == 2);
+      CHECK((*grants)[2].index == 3);
+      CHECK((*grants)[2].ms == doctest::Approx(t0));
+    }
   }
 }

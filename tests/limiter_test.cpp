@@ -5,11 +5,14 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "policies/call_pacing.hpp"
 #include "policies/concurrency_limiter.hpp"
 
 using namespace sinfer;
@@ -435,4 +438,83 @@ TEST_CASE("limiter: samples far below the limit neither raise nor lower it") {
     lim.on_sample(at_ms(2000), milliseconds{5}, 8); // exactly half: loaded
   CHECK(lim.estimate() > 16.0);
   CHECK(lim.limit() == 16); // 16 * 0.8 + 20 * 0.2 = 16.8
+}
+
+TEST_CASE("limiter: unqueued concurrency, what pacing spaces calls by") {
+  using namespace std::chrono_literals;
+  limiter_config fixed;
+  fixed.kind = limiter_kind::fixed;
+  fixed.initial = 4;
+  CHECK(concurrency_limiter{fixed}.unqueued_concurrency() == 4.0);
+  limiter_config aimd = fixed;
+  aimd.kind = limiter_kind::aimd;
+  CHECK(concurrency_limiter{aimd}.unqueued_concurrency() == 4.0);
+  // gradient: limit() while measuring the no-load RTT, then limit less the
+  // sqrt(limit) calls it lets queue (over rtt_tolerance), at least 1.
+  struct row {
+    uint32_t initial;
+    double queue_size;
+    double tolerance;
+    double expected;
+  };
+  std::vector<row> rows = {
+    {6, 0, 1, 6 - std::sqrt(6.0)}, // the goodput bench's settled limit: 3.55 for k = 4
+    {16, 0, 1, 12},
+    {16, 0, 2, 6},
+    {16, 4, 1, 12},
+    {2, 0, 1, 1},  // 2 - 1.41 = 0.59: at least 1
+    {1, 0, 1, 1},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.initial);
+    CAPTURE(r.queue_size);
+    CAPTURE(r.tolerance);
+    limiter_config g;
+    g.kind = limiter_kind::gradient;
+    g.initial = r.initial;
+    g.queue_size = r.queue_size;
+    g.rtt_tolerance = r.tolerance;
+    concurrency_limiter lim{g};
+    CHECK(lim.unqueued_concurrency() == static_cast<double>(lim.limit())); // measuring
+    auto t = at_ms(0);
+    for (uint32_t i = 0; i < g.baseline_samples; ++i) {
+      t += 10ms;
+      lim.on_sample(t, 10ms, 1);
+    }
+    REQUIRE(lim.limit() == r.initial); // the phase ended: back to its limit
+    CHECK(lim.unqueued_concurrency() == doctest::Approx(r.expected));
+  }
+}
+
+TEST_CASE("call pacing: the next start and when a want is held") {
+  using namespace std::chrono_literals;
+  struct row {
+    double latency_ms;
+    double concurrency;
+    policy_duration gap;
+  };
+  std::vector<row> rows = {
+    {8, 4, 2ms},
+    {5.4, 3.55, std::chrono::duration_cast<policy_duration>(std::chrono::duration<double, std::milli>(5.4 / 3.55))},
+    {8, 0.5, 8ms},          // concurrency below 1 counts as 1
+    {0, 4, 0ms},            // no latency measured: no pacing
+    {-1, 4, 0ms},
+    {std::nan(""), 4, 0ms},
+    {8, 0, 0ms},            // no concurrency known: no pacing
+    {8, std::nan(""), 0ms},
+    {600000, 1, 1000ms},    // a stale minute-long figure holds at most 1 s
+  };
+  auto last = at_ms(100);
+  for (auto& r : rows) {
+    CAPTURE(r.latency_ms);
+    CAPTURE(r.concurrency);
+    auto next = paced_start(last, r.latency_ms, r.concurrency);
+    CHECK((next - last).count() == doctest::Approx(static_cast<double>(r.gap.count())).epsilon(1e-9));
+  }
+  auto next = at_ms(102);
+  CHECK(pacing_holds(1, at_ms(101), next));
+  CHECK_FALSE(pacing_holds(1, at_ms(102), next)); // due
+  CHECK_FALSE(pacing_holds(1, at_ms(103), next));
+  CHECK_FALSE(pacing_holds(2, at_ms(101), next)); // a full batch queued: never held
+  CHECK_FALSE(pacing_holds(64, at_ms(101), next));
 }

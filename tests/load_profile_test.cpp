@@ -290,6 +290,11 @@ TEST_CASE("load profile: pauses hold the count, and the next records follow them
   CHECK(late.due(0) == ns{0});
   CHECK(late.due(1) == milliseconds{1100});
   CHECK(late.total_records() == 10);
+  // A profile the config loader rejects (a negative rate) is still asked
+  // for its count before the rejection is acted on: 0, not a wrapped
+  // conversion (UBSan found one in the config suite).
+  CHECK(load_profile{{load_segment::constant_rate(seconds{60}, -1)}}.total_records() == 0);
+  CHECK(load_profile{{load_segment::constant_rate(seconds{60}, std::nan(""))}}.total_records() == 0);
   // A ramp through 0 and back: 1000 -> 0 then 0 -> 1000, with a pause
   // between (zero-length segments change nothing).
   load_profile vee{{load_segment::ramp_rate(seconds{1}, 1000, 0), load_segment::constant_rate(ns{0}, 50),
