@@ -65,7 +65,8 @@ struct endpoint_settings {
   /// below it (policies/concurrency_limiter.hpp; `fixed` keeps the most).
   uint32_t concurrency = 16;
   limiter_config limiter{limiter_kind::fixed};
-  /// Space call starts for single partial batches (policies/call_pacing.hpp).
+  /// Space call starts for single partial batches (policies/call_pacing.hpp);
+  /// the job supervisor turns it off when `load_reports` is on.
   bool pacing = true;
   std::chrono::nanoseconds latency{0};
   std::chrono::nanoseconds latency_per_record{0};

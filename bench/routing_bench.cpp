@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   double phase = 4, warmup = 1.5;
   app.add_option("--phase-seconds", phase, "measured window per phase");
   app.add_option("--warmup", warmup, "warm-up before phase 1");
+  bool pacing = true;
+  app.add_option("--pacing", pacing, "concurrency.pacing (policies/call_pacing.hpp)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(std::getenv("SINFER_BENCH_PROGRESS") != nullptr ? spdlog::level::info : spdlog::level::warn);
   const uint32_t k = 4, bmax = 64;
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
     }
     auto spec = remote_model({fast.url(), slow.url()}, {bmax, std::chrono::nanoseconds{0}, 0}, k);
     spec.routing(strategy);
+    spec.pacing(pacing);
     auto m = measure(rate_job(spec, rate, warmup + 2 * phase, models), models, rate, warmup, {phase, phase},
                      [&](size_t i) {
                        if (i == 1) {
