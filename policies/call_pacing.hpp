@@ -44,8 +44,8 @@ inline policy_time paced_start(policy_time last_start, double latency_ms, double
   if (!(latency_ms > 0.0) || !(concurrency > 0.0))
     return last_start;
   double gap_ms = latency_ms / std::max(1.0, concurrency);
-  // A call slower than a minute says nothing useful about spacing; cap the
-  // hold so a stale figure cannot stall an endpoint.
+  // At most 1 s: a slow or stale figure must not stall an endpoint (a
+  // model slower than that gains nothing from spacing its calls).
   gap_ms = std::min(gap_ms, 1000.0);
   return last_start + std::chrono::duration_cast<policy_duration>(std::chrono::duration<double, std::milli>(gap_ms));
 }
