@@ -171,9 +171,10 @@ void grant(endpoint_pointer self) {
   // Pacing: single partial batches start no sooner than a call's latency
   // over the server's unqueued concurrency after the last grant; a want
   // of several slots (a full batch queued) goes first, at once.
-  auto next_start = now;
-  if (st.cfg.pacing)
-    next_start = paced_start(st.last_grant, load.latency_ms, st.limiter->unqueued_concurrency());
+  auto paced_after = [&](caf::actor_clock::time_point grant_time) {
+    return st.cfg.pacing ? paced_start(grant_time, load.latency_ms, st.limiter->unqueued_concurrency()) : now;
+  };
+  auto next_start = paced_after(st.last_grant);
   while (st.busy < limit && !st.waiters.empty()) {
     auto it = st.waiters.begin();
     while (it != st.waiters.end() && pacing_holds(it->wanted, now, next_start))
@@ -195,8 +196,7 @@ void grant(endpoint_pointer self) {
     if (w.wanted == 0)
       st.waiters.erase(it);
     st.last_grant = now;
-    if (st.cfg.pacing)
-      next_start = paced_start(now, load.latency_ms, st.limiter->unqueued_concurrency());
+    next_start = paced_after(now);
   }
 }
 

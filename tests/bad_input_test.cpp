@@ -37,25 +37,13 @@
 #include "runtime/json_text.hpp"
 #include "tests/job_helpers.hpp"
 #include "tests/test_util.hpp"
+#include "tests/wire.hpp"
 
 using namespace sinfer;
 using namespace sinfer::test;
 using std::chrono::milliseconds;
 
 namespace {
-
-/// The protocols a model can speak, as the job configures them.
-enum class wire { http_json, kserve_v2, openai_embeddings, openai_chat };
-
-const char* name_of(wire w) {
-  switch (w) {
-    case wire::http_json: return "http-json";
-    case wire::kserve_v2: return "kserve-v2";
-    case wire::openai_embeddings: return "openai embeddings";
-    case wire::openai_chat: return "openai chat";
-  }
-  return "?";
-}
 
 /// The answer a row's server gives instead of the right one.
 struct canned {
@@ -757,6 +745,28 @@ canned json_200(std::string body) {
   return c;
 }
 
+/// The right answer with its first output number replaced by `token` (for
+/// KServe, an FP64 output of `token` per row): JSON no strict parser reads.
+bad_answer_fn number_in_output(std::string token) {
+  return [token](wire w, uint32_t rows, const std::string& good) {
+    if (w == wire::kserve_v2)
+      return json_200(kserve_with_y(rows, R"("datatype":"FP64","shape":[)" + std::to_string(rows) + R"(,1],"data":[)"
+                                            + repeated(token, rows) + "]"));
+    auto body = good;
+    std::string number = w == wire::http_json ? "0.5" : "0.25";
+    body.replace(body.find(number), number.size(), token);
+    return json_200(body);
+  };
+}
+
+/// The reason for `number_in_output`: the token's problem, and for KServe
+/// where it is.
+std::function<std::string(wire)> number_reason(std::string problem) {
+  return [problem](wire w) {
+    return std::string{w == wire::kserve_v2 ? "\"): at outputs[1].data[0]: " : ""} + problem;
+  };
+}
+
 } // namespace
 
 TEST_CASE("bad answers: every kind of bad server answer dead-letters its records with the reason; the job goes on") {
@@ -837,36 +847,12 @@ TEST_CASE("bad answers: every kind of bad server answer dead-letters its records
                                              + repeated("300", rows) + "]"));
      },
      "output \"y\" (INT8) element 0: 300 is out of range for a INT8 tensor"},
-    {"NaN in an output", {wire::http_json, wire::kserve_v2, wire::openai_embeddings},
-     [](wire w, uint32_t rows, const std::string& good) {
-       if (w == wire::kserve_v2)
-         return json_200(kserve_with_y(rows, R"("datatype":"FP64","shape":[)" + std::to_string(rows)
-                                               + R"(,1],"data":[)" + repeated("NaN", rows) + "]"));
-       auto body = good;
-       auto at = body.find(w == wire::http_json ? "0.5" : "0.25");
-       body.replace(at, w == wire::http_json ? 3 : 4, "NaN");
-       return json_200(body);
-     },
+    {"NaN in an output", {wire::http_json, wire::kserve_v2, wire::openai_embeddings}, number_in_output("NaN"),
      "fatal-endpoint: the answer is not JSON",
-     [](wire w) {
-       return std::string{w == wire::kserve_v2 ? "\"): at outputs[1].data[0]: " : ""}
-              + "NaN is not a JSON number (JSON has no NaN or Infinity)";
-     }},
+     number_reason("NaN is not a JSON number (JSON has no NaN or Infinity)")},
     {"a number beyond double in an output", {wire::http_json, wire::kserve_v2, wire::openai_embeddings},
-     [](wire w, uint32_t rows, const std::string& good) {
-       if (w == wire::kserve_v2)
-         return json_200(kserve_with_y(rows, R"("datatype":"FP64","shape":[)" + std::to_string(rows)
-                                               + R"(,1],"data":[)" + repeated("1e400", rows) + "]"));
-       auto body = good;
-       auto at = body.find(w == wire::http_json ? "0.5" : "0.25");
-       body.replace(at, w == wire::http_json ? 3 : 4, "1e400");
-       return json_200(body);
-     },
-     "the answer is not JSON",
-     [](wire w) {
-       return std::string{w == wire::kserve_v2 ? "\"): at outputs[1].data[0]: " : ""}
-              + "the number 1e400 is beyond the range of a double";
-     }},
+     number_in_output("1e400"), "the answer is not JSON",
+     number_reason("the number 1e400 is beyond the range of a double")},
     {"a value beyond float32 in an FP32 tensor or an embedding", {wire::kserve_v2, wire::openai_embeddings},
      [](wire w, uint32_t rows, const std::string& good) {
        if (w == wire::kserve_v2)

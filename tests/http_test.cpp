@@ -25,25 +25,13 @@
 #include "sim/reference_server.hpp"
 #include "tests/job_helpers.hpp"
 #include "tests/test_util.hpp"
+#include "tests/wire.hpp"
 
 using namespace sinfer;
 using namespace sinfer::test;
 using std::chrono::milliseconds;
 
 namespace {
-
-/// The protocols the reference server speaks, as a job configures them.
-enum class wire { http_json, kserve_v2, openai_embeddings, openai_chat };
-
-const char* name_of(wire w) {
-  switch (w) {
-    case wire::http_json: return "http-json";
-    case wire::kserve_v2: return "kserve-v2";
-    case wire::openai_embeddings: return "openai embeddings";
-    case wire::openai_chat: return "openai chat";
-  }
-  return "?";
-}
 
 const std::vector<wire> all_wires = {wire::http_json, wire::kserve_v2, wire::openai_embeddings, wire::openai_chat};
 
