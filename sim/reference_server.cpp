@@ -359,9 +359,18 @@ bool reference_server::hold_slot(std::chrono::microseconds service, uint64_t& qu
   ++in_flight_;
   queue_us = micros_since(queued);
   auto held = clock_type::now();
-  // Sleep for the service time, but not past a stop.
-  if (service.count() > 0)
-    stopped_.wait_for(lock, service, [&] { return stopping_; });
+  // Sleep for the service time, but not past a stop. The wait ends early
+  // by how late waits have woken (smoothed, 1/8), at most a fifth of it.
+  if (service.count() > 0) {
+    auto early = std::min<std::chrono::nanoseconds>(wake_lateness_, service / 5);
+    auto target = held + service - early;
+    bool stopped = stopped_.wait_until(lock, target, [&] { return stopping_; });
+    if (!stopped) {
+      auto late = clock_type::now() - target;
+      wake_lateness_ += (std::chrono::duration_cast<std::chrono::nanoseconds>(late) - wake_lateness_) / 8;
+      wake_lateness_ = std::max(wake_lateness_, std::chrono::nanoseconds{0});
+    }
+  }
   --busy_;
   --in_flight_;
   compute_us = micros_since(held);

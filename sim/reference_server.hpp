@@ -333,6 +333,11 @@ private:
   bool stopping_ = false;
   /// Requests holding a slot, and waiting for one (guarded by `mutex_`).
   uint32_t busy_ = 0;
+  /// How late a timed wait wakes, smoothed (guarded by `mutex_`): service
+  /// waits end this much early so that a batch takes a + c*b, not a + c*b
+  /// plus the kernel's timer slack and wake-up (about 130 us on the
+  /// 2-core VM, 2.5% of a 5.2 ms call).
+  std::chrono::nanoseconds wake_lateness_{0};
   uint32_t waiting_ = 0;
   fault_plan fault_;
   bool legacy_errors_ = false;
