@@ -35,8 +35,13 @@ struct endpoint_state {
   /// when the listener dies (a restarted batcher must not leak slots).
   std::map<caf::actor_addr, uint32_t> granted;
   std::unique_ptr<concurrency_limiter> limiter;
-  /// Start time and calls in flight at the start, per call.
-  std::unordered_map<uint64_t, std::pair<caf::actor_clock::time_point, uint32_t>> started;
+  /// Start time, calls in flight at the start and batch size, per call.
+  struct call_start {
+    caf::actor_clock::time_point at;
+    uint32_t in_flight;
+    uint32_t rows;
+  };
+  std::unordered_map<uint64_t, call_start> started;
   /// timeout.attempt of the calls in flight, on one timer (armed for the
   /// earliest at `expiry_armed`; max: none). Entries of calls that answered
   /// are dropped when they come due.
@@ -216,8 +221,8 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
                          || std::any_of(res.row_errors.begin(), res.row_errors.end(),
                                         [](const call_error& e) { return e.ok(); });
     if (res.error.ok() && rows_answered) {
-      auto latency = now - s->second.first;
-      st.limiter->on_sample(now, latency, s->second.second);
+      auto latency = now - s->second.at;
+      st.limiter->on_sample(now, latency, s->second.in_flight, s->second.rows);
       if (st.in_band)
         st.in_band->on_sample(now, latency);
       double ms = std::chrono::duration<double, std::milli>(latency).count();
@@ -235,6 +240,7 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
     }
     st.started.erase(s);
     c.limit.store(st.limiter->limit(), std::memory_order_relaxed);
+    c.server_concurrency.store(st.limiter->server_estimate(), std::memory_order_relaxed);
   }
   if (res.prompt_tokens + res.completion_tokens > 0) {
     c.prompt_tokens.fetch_add(res.prompt_tokens, std::memory_order_relaxed);
@@ -355,7 +361,7 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
       auto rp = self->make_response_promise<call_result>();
       auto id = st.next_id++;
       st.waiting.emplace(id, rp);
-      st.started.emplace(id, std::make_pair(now, static_cast<uint32_t>(st.waiting.size())));
+      st.started.emplace(id, endpoint_state::call_start{now, static_cast<uint32_t>(st.waiting.size()), req.rows});
       auto& c = *st.cfg.counters;
       c.calls.fetch_add(1, std::memory_order_relaxed);
       raise_to(c.max_in_flight, c.in_flight.fetch_add(1, std::memory_order_relaxed) + 1);

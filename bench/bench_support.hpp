@@ -78,10 +78,11 @@ struct window {
   double p50_ms = 0, p99_ms = 0, mean_batch = 0;
   /// Records the source was behind its schedule at the window's end.
   uint64_t source_lag = 0;
-  /// Per endpoint: calls in the window; the concurrency limit and calls
-  /// in flight at its end.
+  /// Per endpoint: calls in the window; the concurrency limit, calls in
+  /// flight and the limiter's server-concurrency estimate at its end.
   std::vector<uint64_t> calls;
   std::vector<uint64_t> limit, in_flight;
+  std::vector<double> server_concurrency;
 };
 
 /// Runs `cfg` (offering `rate` records/s) and measures `windows.size()`
@@ -145,6 +146,7 @@ inline measurement measure(const job_config& cfg, const model_registry& models, 
       w.calls.push_back(ep1[k] - ep0[k]);
       w.limit.push_back(c.endpoint(names[k])->limit.load());
       w.in_flight.push_back(c.endpoint(names[k])->in_flight.load());
+      w.server_concurrency.push_back(c.endpoint(names[k])->server_concurrency.load());
     }
     m.windows.push_back(w);
   }

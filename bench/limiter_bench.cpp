@@ -66,8 +66,8 @@ int main(int argc, char** argv) {
   std::printf("server k=%u, a=%.0f ms, c=%.1f ms, limit %.0f records/s; offered %.0f records/s; limiter %s "
               "(1..%u); the server slows %.0fx at %.1f s and recovers at %.1f s\n",
               k, a, c, limit, rate, kind.c_str(), max, slowdown, steady, steady + slow);
-  std::printf("%7s %6s %9s %10s %8s %8s %7s\n", "t (s)", "limit", "in flight", "records/s", "p50 ms", "p99 ms",
-              "batch");
+  std::printf("%7s %6s %7s %9s %10s %8s %8s %7s\n", "t (s)", "limit", "est. k", "in flight", "records/s", "p50 ms",
+              "p99 ms", "batch");
   auto m = measure(rate_job(spec, rate, warmup + steady + slow + recover, models), models, rate, warmup, windows,
                    [&](size_t i) {
                      if (i == steady_ticks) {
@@ -79,26 +79,29 @@ int main(int argc, char** argv) {
                        server.inject(fault_plan{});
                      }
                    });
-  double sums[3] = {0, 0, 0};
+  double sums[3] = {0, 0, 0}, estimates[3] = {0, 0, 0};
   size_t counts[3] = {0, 0, 0};
   for (size_t i = 0; i < m.windows.size(); ++i) {
     auto& w = m.windows[i];
-    std::printf("%7.1f %6llu %9llu %10.0f %8.2f %8.2f %7.1f\n", (i + 1) * tick,
-                static_cast<unsigned long long>(w.limit.at(0)), static_cast<unsigned long long>(w.in_flight.at(0)),
-                w.records_per_s, w.p50_ms, w.p99_ms, w.mean_batch);
+    std::printf("%7.1f %6llu %7.2f %9llu %10.0f %8.2f %8.2f %7.1f\n", (i + 1) * tick,
+                static_cast<unsigned long long>(w.limit.at(0)), w.server_concurrency.at(0),
+                static_cast<unsigned long long>(w.in_flight.at(0)), w.records_per_s, w.p50_ms, w.p99_ms,
+                w.mean_batch);
     size_t phase = i < steady_ticks ? 0 : i < steady_ticks + slow_ticks ? 1 : 2;
     // The second half of each phase: where the limit settled.
     size_t begin = phase == 0 ? 0 : phase == 1 ? steady_ticks : steady_ticks + slow_ticks;
     size_t end = phase == 0 ? steady_ticks : phase == 1 ? steady_ticks + slow_ticks : total;
     if (i >= begin + (end - begin) / 2) {
       sums[phase] += static_cast<double>(w.limit.at(0));
+      estimates[phase] += w.server_concurrency.at(0);
       ++counts[phase];
     }
   }
   const char* names[] = {"steady", "slowed", "recovered"};
   for (int p = 0; p < 3; ++p)
-    std::printf("RESULT limiter=%s phase=%s k=%u mean_limit=%.1f\n", kind.c_str(), names[p], k,
-                counts[p] > 0 ? sums[p] / static_cast<double>(counts[p]) : 0.0);
+    std::printf("RESULT limiter=%s phase=%s k=%u mean_limit=%.1f mean_server_estimate=%.2f\n", kind.c_str(), names[p],
+                k, counts[p] > 0 ? sums[p] / static_cast<double>(counts[p]) : 0.0,
+                counts[p] > 0 ? estimates[p] / static_cast<double>(counts[p]) : 0.0);
   if (!m.ok)
     std::fprintf(stderr, "limiter_bench: %s\n", m.error.c_str());
   return m.ok ? 0 : 1;

@@ -22,7 +22,9 @@
 /// where `latency` is the endpoint's smoothed call latency (fading while
 /// idle, so a quiet endpoint is not held back by an old figure) and
 /// `concurrency` the calls its server runs without queueing as the limiter
-/// sees it (`concurrency_limiter::unqueued_concurrency`). A listener that
+/// sees it (`concurrency_limiter::unqueued_concurrency`: the limit, or for
+/// the gradient kind its Little's-law estimate of the server's
+/// concurrency, policies/server_concurrency.hpp). A listener that
 /// wants more than one slot has a full batch queued: it is never held
 /// (`pacing_holds`), so pacing never costs goodput under load. Off with
 /// `concurrency.pacing: false`.

@@ -8,7 +8,7 @@
 /// Who calls it: the actor that grants call slots for the endpoint, one
 /// `concurrency_limiter` per endpoint. It grants a slot while its calls in
 /// flight are fewer than `limit()`, and reports every call's end:
-/// - `on_sample(now, latency, in_flight)` when a call succeeded;
+/// - `on_sample(now, latency, in_flight, rows)` when a call succeeded;
 /// - `on_drop(now)` when a call failed with an overload signal (timeout,
 ///   rate-limited / 429, 503); other failures are not reported (they say
 ///   nothing about capacity);
@@ -93,6 +93,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "policies/server_concurrency.hpp"
 #include "policies/time.hpp"
 
 namespace sinfer {
@@ -225,24 +226,31 @@ public:
   }
 
   /// The calls the server runs at once without queueing, as this limiter
-  /// sees it (for pacing call starts: policies/call_pacing.hpp). The
-  /// gradient kind settles where limit = rtt_tolerance * k + queue, so it
-  /// is (limit - queue) / rtt_tolerance, in [1, limit()]; while measuring
-  /// the no-load RTT, and for fixed and aimd, it is limit().
+  /// sees it (for pacing call starts: policies/call_pacing.hpp). gradient:
+  /// the Little's-law estimate `server_estimate()` once it has one,
+  /// within [1, limit()]; while measuring the no-load RTT, before the
+  /// first estimate, and for fixed and aimd, it is limit().
   double unqueued_concurrency() const noexcept {
     double current = static_cast<double>(limit());
-    if (cfg_.kind != limiter_kind::gradient || measuring_)
+    if (cfg_.kind != limiter_kind::gradient || measuring_ || server_.value() <= 0.0)
       return current;
-    double queue = cfg_.queue_size > 0.0 ? cfg_.queue_size : std::sqrt(std::max(0.0, estimate_));
-    return std::clamp((estimate_ - queue) / cfg_.rtt_tolerance, 1.0, std::max(1.0, current));
+    return std::clamp(server_.value(), 1.0, std::max(1.0, current));
+  }
+
+  /// gradient: the estimate of the calls the server runs at once, from
+  /// every success's latency, batch size and calls in flight
+  /// (policies/server_concurrency.hpp); 0 before the first estimate.
+  double server_estimate() const noexcept {
+    return server_.estimate();
   }
 
   /// A call ended successfully at `now` after `latency` (from sending it to
   /// its answer; negative counts as 0). `in_flight`: this endpoint's calls
-  /// in flight when it was sent, itself included. May raise the limit
+  /// in flight when it was sent, itself included; `rows`: its batch size
+  /// (0: unknown; for the gradient kind's server estimate). May raise the limit
   /// (aimd, gradient), lower it (gradient; aimd when slower than
   /// `aimd_latency_threshold`), or start or end a baseline phase (gradient).
-  void on_sample(policy_time now, policy_duration latency, uint32_t in_flight) {
+  void on_sample(policy_time now, policy_duration latency, uint32_t in_flight, uint32_t rows = 0) {
     if (cfg_.kind == limiter_kind::fixed)
       return;
     double ns = static_cast<double>(std::max<int64_t>(0, latency.count()));
@@ -265,9 +273,11 @@ public:
     if (!measuring_ && cfg_.baseline_interval.count() > 0 && now >= next_baseline_at_) {
       measuring_ = true;
       restart_window();
+      server_.restart();
     }
     if (measuring_) {
       if (in_flight <= limit()) {
+        server_.on_baseline_sample(now, ns, rows);
         phase_sum_ns_ += ns;
         if (++phase_count_ >= cfg_.baseline_samples) {
           no_load_rtt_ns_ = phase_sum_ns_ / static_cast<double>(phase_count_);
@@ -280,6 +290,7 @@ public:
       }
       return;
     }
+    server_.on_sample(now, ns, in_flight, rows, static_cast<double>(cfg_.max));
     if (idle(in_flight))
       return;
     window_sum_ns_ += ns;
@@ -411,6 +422,8 @@ private:
   double no_load_rtt_ns_ = 0.0;
   /// gradient: the earliest start of the next baseline phase.
   policy_time next_baseline_at_{};
+  /// gradient: the server's concurrency, for pacing.
+  server_concurrency server_{server_concurrency_config{cfg_.window_samples}};
 };
 
 } // namespace sinfer

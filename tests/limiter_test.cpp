@@ -14,6 +14,7 @@
 
 #include "policies/call_pacing.hpp"
 #include "policies/concurrency_limiter.hpp"
+#include "policies/server_concurrency.hpp"
 
 using namespace sinfer;
 using std::chrono::milliseconds;
@@ -440,6 +441,137 @@ TEST_CASE("limiter: samples far below the limit neither raise nor lower it") {
   CHECK(lim.limit() == 16); // 16 * 0.8 + 20 * 0.2 = 16.8
 }
 
+TEST_CASE("server concurrency: Little's law per window against batches at least as large") {
+  using namespace std::chrono_literals;
+  // One window of 10 samples, all with the same latency, in flight and
+  // batch size; first, when the estimate wants calls sent alone, 10 of
+  // them taking `alone_ms` (same batch size).
+  auto window = [](server_concurrency& e, policy_time t, double latency_ms, uint32_t in_flight, uint32_t rows,
+                   double alone_ms, double cap = 64) {
+    if (e.wants_alone()) {
+      CHECK(e.value() == 1.0);
+      for (int i = 0; i < 10; ++i)
+        e.on_sample(t, alone_ms * 1e6, 1, rows, cap);
+      CHECK(!e.wants_alone());
+    }
+    for (int i = 0; i < 10; ++i)
+      e.on_sample(t, latency_ms * 1e6, in_flight, rows, cap);
+  };
+  struct step {
+    double latency_ms;
+    uint32_t in_flight;
+    uint32_t rows;
+    double expected; // the estimate after the window
+  };
+  struct row {
+    const char* what;
+    double baseline_ms; // a baseline-phase window first (0: none)
+    uint32_t baseline_rows;
+    double alone_ms; // the latency of calls sent alone
+    std::vector<step> steps;
+  };
+  const double slow = 1000; // calls sent alone that lower no S
+  std::vector<row> rows = {
+    {"first window, nothing lower: n", 0, 0, slow, {{20, 8, 2, 8}}},
+    {"a baseline of the same batches is S: n * S / R", 10, 2, slow, {{20, 8, 2, 4}}},
+    {"queueing moves half way to n * S / R", 10, 2, slow, {{20, 8, 2, 4}, {20, 12, 2, 5}}},
+    {"no queueing with the estimate used: + 0.1", 10, 2, slow, {{20, 8, 2, 4}, {10, 4, 2, 4.1}, {10, 5, 2, 4.2}}},
+    {"no queueing with fewer in flight: nothing learned", 10, 2, slow, {{20, 8, 2, 4}, {10, 3, 2, 4}, {10, 1, 2, 4}}},
+    {"within the 10% margin is no queueing", 10, 2, slow, {{20, 8, 2, 4}, {10.9, 4, 2, 4.1}}},
+    {"just beyond the margin is queueing", 10, 2, slow, {{20, 8, 2, 4}, {11.2, 6, 2, 4 + 0.5 * (6 / 1.12 - 4)}}},
+    // A batch of 16 takes longer than a batch of 2 without queueing.
+    {"larger batches are not compared with smaller ones", 10, 2, slow, {{20, 8, 16, 8}}},
+    {"smaller batches are compared with larger ones", 10, 16, slow, {{20, 8, 2, 4}}},
+    {"within a size class (9%) batches compare", 10, 16, slow, {{20, 8, 17, 4}}},
+    // k = 1 behind a baseline concurrency of 3: the baseline is queued
+    // (3x), every window too; the calls sent alone show S = 10.
+    {"a queued baseline: calls sent alone give S", 30, 1, 10, {{30, 3, 1, 3}, {30, 3, 1, 2}, {30, 3, 1, 1.5}, {30, 3, 1, 1.25}}},
+    {"at least 1", 10, 1, slow, {{100, 1, 1, 1}}},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.what);
+    server_concurrency e;
+    CHECK(e.value() == 0.0);
+    CHECK(!e.wants_alone());
+    auto t = at_ms(0);
+    if (r.baseline_ms > 0)
+      for (int i = 0; i < 10; ++i)
+        e.on_baseline_sample(t, r.baseline_ms * 1e6, r.baseline_rows);
+    CHECK(e.value() == 0.0); // baseline windows set S only
+    for (size_t i = 0; i < r.steps.size(); ++i) {
+      CAPTURE(i);
+      window(e, t, r.steps[i].latency_ms, r.steps[i].in_flight, r.steps[i].rows, r.alone_ms);
+      CHECK(e.estimate() == doctest::Approx(r.steps[i].expected));
+      t += 100ms;
+    }
+  }
+  SUBCASE("size classes: eight per doubling") {
+    CHECK(server_concurrency::size_class(0) == 0);
+    CHECK(server_concurrency::size_class(1) == 0);
+    CHECK(server_concurrency::size_class(1.09) == 0);
+    CHECK(server_concurrency::size_class(2) == 8);
+    CHECK(server_concurrency::size_class(3) == 12);
+    CHECK(server_concurrency::size_class(64) == 48);
+    CHECK(server_concurrency::size_class(1e30) == server_concurrency::size_classes - 1);
+  }
+  SUBCASE("capped by the limit's maximum") {
+    server_concurrency e;
+    window(e, at_ms(0), 10, 40, 1, slow, 16);
+    CHECK(e.estimate() == 16.0);
+  }
+  SUBCASE("calls sent alone are asked for after the first window and every 30 s") {
+    server_concurrency e;
+    window(e, at_ms(0), 20, 8, 1, slow);
+    CHECK(e.wants_alone());
+    CHECK(e.value() == 1.0);
+    CHECK(e.estimate() == doctest::Approx(8.0));
+    window(e, at_ms(5'000), 20, 8, 1, slow);
+    CHECK(!e.wants_alone());
+    CHECK(e.value() == doctest::Approx(8.1));
+    window(e, at_ms(29'000), 20, 8, 1, slow);
+    CHECK(!e.wants_alone());
+    window(e, at_ms(30'000), 20, 8, 1, slow);
+    CHECK(e.wants_alone());
+  }
+  SUBCASE("a loaded endpoint gives up on calls sent alone after 40 others") {
+    server_concurrency e;
+    window(e, at_ms(0), 20, 8, 1, slow);
+    REQUIRE(e.wants_alone());
+    for (int i = 0; i < 39; ++i)
+      e.on_sample(at_ms(1), 5e6, 8, 1, 64);
+    CHECK(e.wants_alone());
+    e.on_sample(at_ms(1), 5e6, 8, 1, 64);
+    CHECK(!e.wants_alone());
+    CHECK(e.estimate() == doctest::Approx(8.0)); // unchanged by those
+    CHECK(e.reference_ns() == doctest::Approx(20e6)); // and no S from them
+  }
+  SUBCASE("a window mean counts towards S for one to two floor periods (60 s)") {
+    server_concurrency e;
+    for (int i = 0; i < 10; ++i)
+      e.on_baseline_sample(at_ms(0), 10e6, 2); // S = 10 from t = 0
+    window(e, at_ms(70'000), 20, 8, 2, slow);  // a new period; S still 10 from the previous
+    CHECK(e.estimate() == doctest::Approx(4.0));
+    CHECK(e.reference_ns() == doctest::Approx(10e6));
+    window(e, at_ms(140'000), 20, 8, 2, slow); // the 10 ms window expired: S = 20, no queueing
+    CHECK(e.reference_ns() == doctest::Approx(20e6));
+    CHECK(e.estimate() == doctest::Approx(4.1)); // 8 in flight used the whole estimate: probe up
+  }
+  SUBCASE("restart drops partial windows") {
+    server_concurrency e;
+    for (int i = 0; i < 9; ++i)
+      e.on_baseline_sample(at_ms(0), 10e6, 1);
+    for (int i = 0; i < 9; ++i)
+      e.on_sample(at_ms(0), 20e6, 8, 1, 64);
+    e.restart();
+    e.on_baseline_sample(at_ms(0), 10e6, 1);
+    e.on_sample(at_ms(0), 20e6, 8, 1, 64);
+    CHECK(e.estimate() == 0.0);
+    for (int i = 0; i < 9; ++i)
+      e.on_sample(at_ms(0), 20e6, 8, 1, 64);
+    CHECK(e.estimate() == doctest::Approx(8.0)); // no baseline S: the partial one was dropped
+  }
+}
+
 TEST_CASE("limiter: unqueued concurrency, what pacing spaces calls by") {
   using namespace std::chrono_literals;
   limiter_config fixed;
@@ -449,40 +581,85 @@ TEST_CASE("limiter: unqueued concurrency, what pacing spaces calls by") {
   limiter_config aimd = fixed;
   aimd.kind = limiter_kind::aimd;
   CHECK(concurrency_limiter{aimd}.unqueued_concurrency() == 4.0);
-  // gradient: limit() while measuring the no-load RTT, then limit less the
-  // sqrt(limit) calls it lets queue (over rtt_tolerance), at least 1.
-  struct row {
-    uint32_t initial;
-    double queue_size;
-    double tolerance;
-    double expected;
-  };
-  std::vector<row> rows = {
-    {6, 0, 1, 6 - std::sqrt(6.0)}, // the goodput bench's settled limit: 3.55 for k = 4
-    {16, 0, 1, 12},
-    {16, 0, 2, 6},
-    {16, 4, 1, 12},
-    {2, 0, 1, 1},  // 2 - 1.41 = 0.59: at least 1
-    {1, 0, 1, 1},
-  };
-  for (auto& r : rows) {
-    CAPTURE(r.initial);
-    CAPTURE(r.queue_size);
-    CAPTURE(r.tolerance);
-    limiter_config g;
-    g.kind = limiter_kind::gradient;
-    g.initial = r.initial;
-    g.queue_size = r.queue_size;
-    g.rtt_tolerance = r.tolerance;
-    concurrency_limiter lim{g};
-    CHECK(lim.unqueued_concurrency() == static_cast<double>(lim.limit())); // measuring
-    auto t = at_ms(0);
-    for (uint32_t i = 0; i < g.baseline_samples; ++i) {
-      t += 10ms;
-      lim.on_sample(t, 10ms, 1);
+  // gradient: limit() while measuring the no-load RTT and before the first
+  // window of the server-concurrency estimate; then that estimate, within
+  // [1, limit()].
+  limiter_config g;
+  g.kind = limiter_kind::gradient;
+  g.initial = 16;
+  g.max = 16;
+  concurrency_limiter lim{g};
+  CHECK(lim.unqueued_concurrency() == static_cast<double>(lim.limit())); // measuring: 3
+  CHECK(lim.limit() == 3);
+  auto t = at_ms(0);
+  for (uint32_t i = 0; i < g.baseline_samples; ++i) {
+    t += 10ms;
+    lim.on_sample(t, 10ms, 1);
+  }
+  REQUIRE(lim.limit() == 16); // the phase ended: back to its limit
+  CHECK(lim.server_estimate() == 0.0);
+  CHECK(lim.unqueued_concurrency() == 16.0);
+  // A window of 10 calls sent with 4 in flight, taking twice the no-load
+  // RTT: the server runs 2 at once. Idle samples for the limit (4 * 2 <
+  // 16), which stays; pacing uses 2.
+  for (int i = 0; i < 10; ++i) {
+    t += 1ms;
+    lim.on_sample(t, 20ms, 4); // 4 in flight: idle for the limit of 16
+  }
+  CHECK(lim.limit() == 16);
+  CHECK(lim.server_estimate() == doctest::Approx(2.0)); // 4 * 10 / 20
+  CHECK(lim.unqueued_concurrency() == 1.0);              // next: calls sent alone, for S
+  for (int i = 0; i < 10; ++i) {
+    t += 1ms;
+    lim.on_sample(t, 10ms, 1);
+  }
+  CHECK(lim.unqueued_concurrency() == doctest::Approx(2.0));
+  // The next baseline phase drops the partial window and holds the limit.
+  for (int i = 0; i < 5; ++i)
+    lim.on_sample(t, 20ms, 4);
+  t += 61s;
+  lim.on_sample(t, 10ms, 1); // starts a phase
+  REQUIRE(lim.measuring());
+  CHECK(lim.unqueued_concurrency() == 3.0);
+}
+
+TEST_CASE("limiter: the gradient kind's server estimate converges near k when pacing follows it") {
+  // Pacing at the estimate puts about that many calls in flight (the
+  // load offered is more than k can serve unbatched, as at 10% of the
+  // goodput bench's batched limit). The server queues what is beyond k.
+  for (uint32_t k : {1u, 2u, 4u, 8u, 16u}) {
+    for (uint32_t initial : {1u, 16u, 64u}) {
+      CAPTURE(k);
+      CAPTURE(initial);
+      limiter_config cfg;
+      cfg.kind = limiter_kind::gradient;
+      cfg.initial = initial;
+      cfg.max = 64;
+      queueing_server srv{k, milliseconds{10}};
+      concurrency_limiter lim{cfg};
+      auto now = at_ms(0);
+      double sum = 0;
+      int counted = 0;
+      for (int i = 0; i < 20000; ++i) {
+        double target = lim.unqueued_concurrency();
+        // In flight alternates between floor and ceiling of the target in
+        // proportion, as evenly spaced starts give.
+        auto lo = static_cast<uint32_t>(target);
+        uint32_t n = (static_cast<double>(i % 100) / 100.0 < target - lo) ? lo + 1 : lo;
+        n = std::max(1u, n);
+        auto latency = srv.latency(n);
+        now += latency / n;
+        lim.on_sample(now, latency, n);
+        if (i >= 15000 && !lim.measuring()) {
+          sum += lim.unqueued_concurrency();
+          ++counted;
+        }
+      }
+      REQUIRE(counted > 0);
+      double mean = sum / counted;
+      CHECK(mean >= 0.9 * k);
+      CHECK(mean <= 1.2 * k + 0.3);
     }
-    REQUIRE(lim.limit() == r.initial); // the phase ended: back to its limit
-    CHECK(lim.unqueued_concurrency() == doctest::Approx(r.expected));
   }
 }
 
