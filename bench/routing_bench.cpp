@@ -13,7 +13,12 @@
 //   batch goes where a slot frees first, so each endpoint is fed at its pace.
 // - round-robin: batches alternate between the endpoints.
 //
-//   bench/run routing [--phase-seconds D] [--warmup W]
+// Each endpoint's concurrency: fixed at k (sinfer's default limiter), or
+// with `--limiter gradient` the gradient limiter between 1 and 16 (the
+// goodput bench's "adaptive").
+//
+//   bench/run routing [--phase-seconds D] [--warmup W] [--limiter fixed|gradient]
+//                     [--pacing true|false]
 //
 // Prints a table and one RESULT line per strategy and phase.
 
@@ -36,7 +41,14 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup, "warm-up before phase 1");
   bool pacing = true;
   app.add_option("--pacing", pacing, "concurrency.pacing (policies/call_pacing.hpp)");
+  std::string limiter_name = "fixed";
+  app.add_option("--limiter", limiter_name, "fixed (k slots) or gradient (1..16)");
   CLI11_PARSE(app, argc, argv);
+  limiter_kind limiter = limiter_kind::fixed;
+  if (!parse_limiter_kind(limiter_name, limiter) || limiter == limiter_kind::aimd) {
+    std::fprintf(stderr, "routing_bench: --limiter must be fixed or gradient\n");
+    return 2;
+  }
   spdlog::set_level(std::getenv("SINFER_BENCH_PROGRESS") != nullptr ? spdlog::level::info : spdlog::level::warn);
   const uint32_t k = 4, bmax = 64;
   const double a = 5, c = 0.2, slower = 3;
@@ -56,7 +68,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "routing_bench: %s\n", err.c_str());
       return 1;
     }
-    auto spec = remote_model({fast.url(), slow.url()}, {bmax, std::chrono::nanoseconds{0}, 0}, k);
+    auto spec = remote_model({fast.url(), slow.url()}, {bmax, std::chrono::nanoseconds{0}, 0},
+                             limiter == limiter_kind::fixed ? k : 16);
+    if (limiter != limiter_kind::fixed)
+      spec.limiter(limiter, 1, k);
     spec.routing(strategy);
     spec.pacing(pacing);
     auto m = measure(rate_job(spec, rate, warmup + 2 * phase, models), models, rate, warmup, {phase, phase},
@@ -76,9 +91,10 @@ int main(int argc, char** argv) {
                   capacity[i], share, w.p50_ms, w.p99_ms, static_cast<unsigned long long>(w.calls.at(0)),
                   static_cast<unsigned long long>(w.calls.at(1)), m.ok ? "" : "  FAILED: ", m.error.c_str());
       std::printf("RESULT strategy=%s phase=%zu goodput_over_capacity=%.3f p50_ms=%.2f p99_ms=%.2f calls_fast=%llu "
-                  "calls_slow=%llu ok=%d\n",
+                  "calls_slow=%llu limit_fast=%llu limit_slow=%llu ok=%d\n",
                   to_string(strategy), i + 1, share, w.p50_ms, w.p99_ms,
                   static_cast<unsigned long long>(w.calls.at(0)), static_cast<unsigned long long>(w.calls.at(1)),
+                  static_cast<unsigned long long>(w.limit.at(0)), static_cast<unsigned long long>(w.limit.at(1)),
                   m.ok ? 1 : 0);
       std::fflush(stdout);
     }
