@@ -12,10 +12,9 @@
 /// bench's server (k = 4 slots, a batch of b takes 5 + 0.2 b ms, evenly
 /// spaced arrivals at 10% of its batched limit; a discrete-event model of
 /// this rule, without network or runtime overhead), p50 / p99 go
-/// from 7.4 / 9.5 ms to 6.0 / 6.7 ms with the concurrency fixed at k, and
-/// from 8.8 / 10.2 to 6.3 / 7.1 ms with the gradient limiter's settled
-/// limit of 6 paced at its unqueued concurrency (6 - sqrt(6)); at 50% from
-/// 14.0 / 20.1 to 9.6 / 10.8 ms; goodput is the same at every load.
+/// from 7.4 / 9.5 ms to 6.0 / 6.7 ms with the concurrency fixed at k; at
+/// 50% from 14.0 / 20.1 to 9.6 / 10.8 ms; goodput is the same at every
+/// load.
 ///
 /// The rule: a slot wanted for one partial batch is granted no sooner than
 ///   last_start + latency / concurrency

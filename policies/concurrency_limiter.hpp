@@ -227,9 +227,11 @@ public:
 
   /// The calls the server runs at once without queueing, as this limiter
   /// sees it (for pacing call starts: policies/call_pacing.hpp). gradient:
-  /// the Little's-law estimate `server_estimate()` once it has one,
-  /// within [1, limit()]; while measuring the no-load RTT, before the
-  /// first estimate, and for fixed and aimd, it is limit().
+  /// once there is a Little's-law estimate (`server_estimate()`), that
+  /// estimate, or 1 while the estimator asks for calls sent alone
+  /// (`server_concurrency::value()`), within [1, limit()]; while measuring
+  /// the no-load RTT, before the first estimate, and for fixed and aimd,
+  /// it is limit().
   double unqueued_concurrency() const noexcept {
     double current = static_cast<double>(limit());
     if (cfg_.kind != limiter_kind::gradient || measuring_ || server_.value() <= 0.0)

@@ -19,8 +19,8 @@
 ///   at once (Little's law: n calls in flight for R each complete at n / R
 ///   per unit of time, and a busy server completes one per S / c). The
 ///   estimate moves `smoothing` of the way there.
-/// - no queueing, and n within 0.5 of the estimate (the client used all the
-///   concurrency pacing allowed): the server had room, so the estimate
+/// - no queueing, and n at least the estimate - 0.5 (the client used all
+///   the concurrency pacing allowed): the server had room, so the estimate
 ///   grows by `probe_step`, to find more if there is more.
 /// - no queueing with fewer in flight: nothing is learned.
 /// The first window sets it: n * S / R when queueing, else n. Always within
@@ -129,6 +129,8 @@ public:
     auto cls = size_class(w.rows);
     add_floor(now, cls, w.latency_ns);
     double reference = floor_at_least(cls);
+    if (!(reference > 0.0) || reference == no_floor)
+      return; // only windows of 0 ns: no S to compare with
     reference_ns_ = reference;
     double ratio = w.latency_ns / reference;
     bool queueing = ratio > 1.0 + cfg_.queue_margin;
@@ -208,17 +210,21 @@ private:
   };
 
   /// Counts a window mean towards S, in its size class (starting a new
-  /// floor period when the current one is over).
+  /// floor period when the current one is over; the one before it is
+  /// forgotten too when the current one ended a whole period ago). A mean
+  /// of 0 ns (a clock that did not move) is not a latency and does not count.
   void add_floor(policy_time now, size_t cls, double mean_ns) noexcept {
     if (!floor_started_ || now >= floor_since_ + cfg_.floor_period) {
+      bool recent = floor_started_ && now < floor_since_ + 2 * cfg_.floor_period;
       floors_[1] = floors_[0];
-      if (!floor_started_)
+      if (!recent)
         floors_[1].fill(no_floor);
       floors_[0].fill(no_floor);
       floor_since_ = now;
       floor_started_ = true;
     }
-    floors_[0][cls] = std::min(floors_[0][cls], mean_ns);
+    if (mean_ns > 0.0)
+      floors_[0][cls] = std::min(floors_[0][cls], mean_ns);
   }
 
   /// The lowest floor of class `cls` or larger, in both periods.

@@ -186,8 +186,9 @@ struct endpoint_counters {
   std::atomic<uint64_t> completion_tokens{0};
   /// The concurrency limit now (the endpoint's slots).
   std::atomic<uint64_t> limit{0};
-  /// gradient limiter: its estimate of the calls the server runs at once,
-  /// what pacing spaces call starts by (0: none yet, or another limiter).
+  /// gradient limiter: its estimate of the calls the server runs at once;
+  /// pacing spaces call starts by it, capped at the limit (1 while the
+  /// estimator asks for calls sent alone). 0: none yet, or another limiter.
   std::atomic<double> server_concurrency{0.0};
   /// Calls in flight now, and the most at once.
   std::atomic<uint64_t> in_flight{0};

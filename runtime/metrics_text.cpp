@@ -244,8 +244,8 @@ std::string prometheus_text(const job_config& cfg, const job_counters& c) {
   per_endpoint("sinfer_endpoint_concurrency_limit", "gauge", "Calls the endpoint allows at once now.",
                [](const endpoint_counters& x) { return value(x.limit); });
   e.family("sinfer_endpoint_server_concurrency_estimate", "gauge",
-           "The gradient limiter's estimate of the calls the server runs at once, which pacing spaces calls by "
-           "(absent: none yet, or another limiter).");
+           "The gradient limiter's estimate of the calls the server runs at once; pacing spaces calls by it, "
+           "capped at the limit (absent: none yet, or another limiter).");
   for (auto& kv : endpoints)
     if (auto k = kv.second->server_concurrency.load(std::memory_order_relaxed); k > 0)
       e.sample("sinfer_endpoint_server_concurrency_estimate", endpoint_labels(kv.first), k);

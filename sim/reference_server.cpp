@@ -366,9 +366,11 @@ bool reference_server::hold_slot(std::chrono::microseconds service, uint64_t& qu
     auto target = held + service - early;
     bool stopped = stopped_.wait_until(lock, target, [&] { return stopping_; });
     if (!stopped) {
-      auto late = clock_type::now() - target;
-      wake_lateness_ += (std::chrono::duration_cast<std::chrono::nanoseconds>(late) - wake_lateness_) / 8;
-      wake_lateness_ = std::max(wake_lateness_, std::chrono::nanoseconds{0});
+      // One sample counts at most 1 ms: a stall of the whole machine must
+      // not make the next services (or a hang fault) end far too early.
+      auto late = std::clamp<std::chrono::nanoseconds>(clock_type::now() - target, std::chrono::nanoseconds{0},
+                                                       std::chrono::milliseconds{1});
+      wake_lateness_ += (late - wake_lateness_) / 8;
     }
   }
   --busy_;

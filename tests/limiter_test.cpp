@@ -488,21 +488,23 @@ TEST_CASE("server concurrency: Little's law per window against batches at least 
     {"a queued baseline: calls sent alone give S", 30, 1, 10, {{30, 3, 1, 3}, {30, 3, 1, 2}, {30, 3, 1, 1.5}, {30, 3, 1, 1.25}}},
     {"at least 1", 10, 1, slow, {{100, 1, 1, 1}}},
   };
-  for (auto& r : rows) {
-    CAPTURE(r.what);
-    server_concurrency e;
-    CHECK(e.value() == 0.0);
-    CHECK(!e.wants_alone());
-    auto t = at_ms(0);
-    if (r.baseline_ms > 0)
-      for (int i = 0; i < 10; ++i)
-        e.on_baseline_sample(t, r.baseline_ms * 1e6, r.baseline_rows);
-    CHECK(e.value() == 0.0); // baseline windows set S only
-    for (size_t i = 0; i < r.steps.size(); ++i) {
-      CAPTURE(i);
-      window(e, t, r.steps[i].latency_ms, r.steps[i].in_flight, r.steps[i].rows, r.alone_ms);
-      CHECK(e.estimate() == doctest::Approx(r.steps[i].expected));
-      t += 100ms;
+  SUBCASE("the table") {
+    for (auto& r : rows) {
+      CAPTURE(r.what);
+      server_concurrency e;
+      CHECK(e.value() == 0.0);
+      CHECK(!e.wants_alone());
+      auto t = at_ms(0);
+      if (r.baseline_ms > 0)
+        for (int i = 0; i < 10; ++i)
+          e.on_baseline_sample(t, r.baseline_ms * 1e6, r.baseline_rows);
+      CHECK(e.value() == 0.0); // baseline windows set S only
+      for (size_t i = 0; i < r.steps.size(); ++i) {
+        CAPTURE(i);
+        window(e, t, r.steps[i].latency_ms, r.steps[i].in_flight, r.steps[i].rows, r.alone_ms);
+        CHECK(e.estimate() == doctest::Approx(r.steps[i].expected));
+        t += 100ms;
+      }
     }
   }
   SUBCASE("size classes: eight per doubling") {
@@ -543,7 +545,27 @@ TEST_CASE("server concurrency: Little's law per window against batches at least 
     e.on_sample(at_ms(1), 5e6, 8, 1, 64);
     CHECK(!e.wants_alone());
     CHECK(e.estimate() == doctest::Approx(8.0)); // unchanged by those
-    CHECK(e.reference_ns() == doctest::Approx(20e6)); // and no S from them
+    // And no S from them: the next 20 ms window shows no queueing (against
+    // 5 ms it would read 4x queueing and fall towards 2).
+    window(e, at_ms(2), 20, 8, 1, slow);
+    CHECK(e.reference_ns() == doctest::Approx(20e6));
+    CHECK(e.estimate() == doctest::Approx(8.1));
+  }
+  SUBCASE("after an idle gap of two floor periods no old S is left") {
+    server_concurrency e;
+    window(e, at_ms(0), 20, 8, 2, slow); // S = 20 from t = 0
+    CHECK(e.estimate() == doctest::Approx(8.0));
+    window(e, at_ms(130'000), 40, 8, 2, slow); // 130 s later: only this window's 40
+    CHECK(e.reference_ns() == doctest::Approx(40e6));
+    CHECK(e.estimate() == doctest::Approx(8.1)); // against 20 it would fall to 6
+  }
+  SUBCASE("windows of 0 ns set no S") {
+    server_concurrency e;
+    window(e, at_ms(0), 0, 8, 1, slow);
+    CHECK(e.estimate() == 0.0);
+    window(e, at_ms(1), 20, 8, 1, slow);
+    CHECK(e.reference_ns() == doctest::Approx(20e6));
+    CHECK(e.estimate() == doctest::Approx(8.0));
   }
   SUBCASE("a window mean counts towards S for one to two floor periods (60 s)") {
     server_concurrency e;
@@ -618,9 +640,22 @@ TEST_CASE("limiter: unqueued concurrency, what pacing spaces calls by") {
   for (int i = 0; i < 5; ++i)
     lim.on_sample(t, 20ms, 4);
   t += 61s;
-  lim.on_sample(t, 10ms, 1); // starts a phase
+  lim.on_sample(t, 10ms, 1); // starts a phase (and counts in it)
   REQUIRE(lim.measuring());
   CHECK(lim.unqueued_concurrency() == 3.0);
+  for (uint32_t i = 1; i < g.baseline_samples; ++i) {
+    t += 10ms;
+    lim.on_sample(t, 10ms, 1);
+  }
+  REQUIRE(!lim.measuring());
+  // The 5 samples before the phase were dropped: 5 more make no window
+  // (with them, 15 ms against 10 would read queueing and move the estimate).
+  for (int i = 0; i < 5; ++i) {
+    t += 1ms;
+    lim.on_sample(t, 10ms, 4);
+  }
+  CHECK(lim.server_estimate() == doctest::Approx(2.0));
+  CHECK(lim.unqueued_concurrency() == doctest::Approx(2.0));
 }
 
 TEST_CASE("limiter: the gradient kind's server estimate converges near k when pacing follows it") {
