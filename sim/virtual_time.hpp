@@ -12,11 +12,15 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <vector>
 
+#include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
+#include <caf/send.hpp>
 
 namespace sinfer {
 
@@ -27,6 +31,30 @@ public:
     sys_ = std::make_unique<caf::actor_system>(cfg_);
     sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
     start_ = sched_->clock().current_time;
+  }
+
+  /// Stops the actors given to `stop_at_end` and delivers what is left
+  /// (at most a million messages), then the actor system waits for its
+  /// actors as it is destroyed.
+  ~virtual_time_system() {
+    for (auto& a : at_end_)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    at_end_.clear();
+    run([] {}, 1'000'000);
+  }
+
+  virtual_time_system(const virtual_time_system&) = delete;
+  virtual_time_system& operator=(const virtual_time_system&) = delete;
+
+  /// Stops `a` when this system is destroyed, however the scope ends. The
+  /// actor system's destructor waits for every actor, and nothing runs an
+  /// actor on virtual time but `run`: a test that left early (a failed
+  /// REQUIRE) without stopping its actors would hang there instead of
+  /// failing. Returns `a`.
+  template <class Handle>
+  Handle stop_at_end(Handle a) {
+    at_end_.push_back(caf::actor_cast<caf::actor>(a));
+    return a;
   }
 
   caf::actor_system& system() noexcept {
@@ -70,6 +98,7 @@ private:
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
   caf::actor_clock::time_point start_;
+  std::vector<caf::actor> at_end_;
 };
 
 } // namespace sinfer

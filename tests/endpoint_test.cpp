@@ -21,15 +21,15 @@ TEST_CASE("endpoint: a listener that dies gives back its slots and its place in 
   virtual_time_system vt;
   auto& sys = vt.system();
   auto es = test::silent_endpoint(1);
-  auto ep = spawn_endpoint(sys, es);
+  auto ep = vt.stop_at_end(spawn_endpoint(sys, es));
   auto got = std::make_shared<std::map<std::string, int>>();
   auto listener = [&](std::string name, bool quit_at_once) {
-    return sys.spawn([=](slot_listener::pointer self) -> slot_listener::behavior_type {
+    return vt.stop_at_end(sys.spawn([=](slot_listener::pointer self) -> slot_listener::behavior_type {
       self->send(ep, want_atom::value, caf::actor_cast<slot_listener>(self), uint32_t{0}, uint32_t{1});
       if (quit_at_once)
         self->quit();
       return {[=](slot_atom, uint32_t, uint32_t n, const endpoint_load&) { (*got)[name] += n; }};
-    });
+    }));
   };
   auto y = listener("y", false);
   vt.run();
@@ -48,9 +48,6 @@ TEST_CASE("endpoint: a listener that dies gives back its slots and its place in 
   caf::anon_send_exit(z, caf::exit_reason::user_shutdown);
   vt.run();
   CHECK((*got)["w"] == 1);
-  for (auto& a : {caf::actor_cast<caf::actor>(ep), caf::actor_cast<caf::actor>(y), caf::actor_cast<caf::actor>(w)})
-    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  vt.run();
 }
 
 TEST_CASE("endpoint: slot messages carry its load; with load reports a want that must queue hears at once") {
@@ -60,16 +57,16 @@ TEST_CASE("endpoint: slot messages carry its load; with load reports a want that
     auto& sys = vt.system();
     auto es = test::silent_endpoint(2);
     es.load_reports = reports;
-    auto ep = spawn_endpoint(sys, es);
+    auto ep = vt.stop_at_end(spawn_endpoint(sys, es));
     struct heard {
       uint32_t n;
       endpoint_load load;
     };
     auto log = std::make_shared<std::vector<heard>>();
-    auto listener = sys.spawn([=](slot_listener::pointer self) -> slot_listener::behavior_type {
+    auto listener = vt.stop_at_end(sys.spawn([=](slot_listener::pointer self) -> slot_listener::behavior_type {
       self->send(ep, want_atom::value, caf::actor_cast<slot_listener>(self), uint32_t{0}, uint32_t{3});
       return {[=](slot_atom, uint32_t, uint32_t n, const endpoint_load& load) { log->push_back({n, load}); }};
-    });
+    }));
     vt.run();
     // Two of three granted at once; the grant says both slots are busy.
     REQUIRE_FALSE(log->empty());
@@ -88,9 +85,6 @@ TEST_CASE("endpoint: slot messages carry its load; with load reports a want that
     } else {
       CHECK(log->size() == 1);
     }
-    for (auto& a : {caf::actor_cast<caf::actor>(ep), caf::actor_cast<caf::actor>(listener)})
-      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    vt.run();
   }
 }
 
@@ -115,21 +109,10 @@ TEST_CASE("endpoint: pacing spaces single partial batches by latency / concurren
       {"text"}, {"label"}, [](const call_request& in, call_result& out) { out.values.assign(in.rows, "1"); }});
     es.latency = std::chrono::milliseconds{8};
     es.pacing = pacing;
-    auto ep = spawn_endpoint(sys, es);
-    // Stops the actors however the case ends (a failed REQUIRE included):
-    // the system's destructor waits for them.
-    struct stopper {
-      virtual_time_system& vt;
-      std::vector<caf::actor> actors;
-      ~stopper() {
-        for (auto& a : actors)
-          caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-        vt.run();
-      }
-    } stop{vt, {caf::actor_cast<caf::actor>(ep)}};
+    auto ep = vt.stop_at_end(spawn_endpoint(sys, es));
     auto grants = std::make_shared<std::vector<grant>>();
     auto steady = std::make_shared<bool>(true); // always one batch queued
-    auto listener = sys.spawn([=, &vt](slot_listener::pointer self) -> slot_listener::behavior_type {
+    auto listener = vt.stop_at_end(sys.spawn([=, &vt](slot_listener::pointer self) -> slot_listener::behavior_type {
       // One want outstanding at a time, as a batcher with one partial
       // batch queued has (wants of one listener and index add up).
       self->send(ep, want_atom::value, caf::actor_cast<slot_listener>(self), uint32_t{0}, uint32_t{1});
@@ -145,8 +128,7 @@ TEST_CASE("endpoint: pacing spaces single partial batches by latency / concurren
         if (*steady && grants->size() < 40)
           self->send(ep, want_atom::value, caf::actor_cast<slot_listener>(self), uint32_t{0}, uint32_t{1});
       }};
-    });
-    stop.actors.push_back(caf::actor_cast<caf::actor>(listener));
+    }));
     vt.run();
     REQUIRE(grants->size() == 40);
     // The first four go at once (no latency known yet).

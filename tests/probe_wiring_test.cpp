@@ -90,7 +90,7 @@ TEST_CASE("probe wiring: readings of a growing queue lower an adaptive limit; fa
     es.limiter.initial = 16;
     es.probe = probe_kind::prometheus;
     es.probe_metrics.model = "m";
-    auto ep = spawn_endpoint(sys, es);
+    auto ep = vt.stop_at_end(spawn_endpoint(sys, es));
     auto scrapes = std::make_shared<size_t>(0);
     load_probe_settings ps;
     ps.name = es.name;
@@ -102,7 +102,7 @@ TEST_CASE("probe wiring: readings of a growing queue lower an adaptive limit; fa
       auto i = std::min((*scrapes)++, pending.size() - 1);
       return pending[i] < 0 ? refused() : answered(page("m", pending[i], 4));
     };
-    auto probe = spawn_load_probe(sys, ps);
+    auto probe = vt.stop_at_end(spawn_load_probe(sys, ps));
     auto& c = *es.counters;
     for (size_t i = 0; i < r.pending.size(); ++i) {
       CAPTURE(i);
@@ -115,9 +115,6 @@ TEST_CASE("probe wiring: readings of a growing queue lower an adaptive limit; fa
     // The other model's deep queue never counted.
     CHECK(c.max_probe_queue_depth.load() <= 8.0);
     CHECK(c.probe_suspect.load() == r.suspect_at_end);
-    for (auto& a : {caf::actor_cast<caf::actor>(ep), caf::actor_cast<caf::actor>(probe)})
-      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    vt.run();
   }
 }
 
@@ -129,7 +126,7 @@ TEST_CASE("probe wiring: an endpoint whose probe stops answering turns suspect a
   es.probe = probe_kind::prometheus;
   es.probe_metrics.model = "m";
   es.probe_health.stale_after = seconds{30};
-  auto ep = spawn_endpoint(sys, es);
+  auto ep = vt.stop_at_end(spawn_endpoint(sys, es));
   auto& c = *es.counters;
   vt.scheduler().run();
   vt.scheduler().advance_time(milliseconds{29999});
@@ -150,8 +147,6 @@ TEST_CASE("probe wiring: an endpoint whose probe stops answering turns suspect a
   vt.scheduler().run();
   CHECK(c.probe_suspect.load());
   CHECK(c.probe_suspect_periods.load() == 2);
-  caf::anon_send_exit(ep, caf::exit_reason::user_shutdown);
-  vt.run();
 }
 
 namespace {
