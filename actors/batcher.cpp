@@ -283,14 +283,25 @@ void pump(batcher_pointer self) {
       // owe an answer to a want: when it picks one of those, the batch
       // waits for that answer (slots, or at once a report that it has
       // none), so a loaded or suspect endpoint that happens to answer first
-      // does not get the batch. Half-open endpoints first: their few probes
-      // decide recovery and would otherwise go unused.
+      // does not get the batch. An endpoint without a slot for this batcher
+      // and no answer on the way (not paused) is in the pick too, as one
+      // the batch would wait at behind this batcher's other queued batches:
+      // when it still wins, the batch waits for its slot instead of taking
+      // a slot where it would finish later (a slower server, or one whose
+      // limit lets calls queue), so records do not sit in a slow server's
+      // queue while a faster one runs short of them. Half-open endpoints
+      // first: their few probes decide recovery and would otherwise go
+      // unused.
       std::vector<endpoint_view> views(n);
       bool probe_held = false;
       for (uint32_t i = 0; i < n; ++i) {
         auto& l = st.links[i];
         bool pending = l.held == 0 && l.asked && st.load_reports;
-        views[i].allowed = l.allowed() && (l.held > 0 || pending);
+        bool waitable = l.held == 0 && !pending && st.load_reports && l.reported && !l.load.paused;
+        views[i].allowed = l.allowed() && (l.held > 0 || pending || waitable);
+        // An answer on the way is a slot unless the last report left no
+        // room: then it is most likely a report of none.
+        views[i].slot = l.held > 0 || (pending && (!l.reported || l.others + l.outstanding < l.load.limit));
         views[i].limit = UINT32_MAX;
         if (l.reported) {
           // The others' slots as last reported, plus this batcher's calls
@@ -299,6 +310,8 @@ void pump(batcher_pointer self) {
           views[i].queue_depth = l.load.queue_depth;
           views[i].latency_ms = l.load.latency_ms > 0 ? l.load.latency_ms : l.latency_ms;
           views[i].failure_rate = l.load.failure_rate;
+          views[i].servers = l.load.servers;
+          views[i].unqueued_ms = l.load.unqueued_ms;
         } else {
           views[i].in_flight = l.outstanding;
           views[i].latency_ms = l.latency_ms;
@@ -311,9 +324,11 @@ void pump(batcher_pointer self) {
       if (probe_held)
         for (uint32_t i = 0; i < n; ++i)
           views[i].allowed = views[i].allowed && st.links[i].gate.state == breaker_state::half_open;
-      chosen = st.routes->pick(views);
+      uint64_t max_size = std::max<uint32_t>(1, bcfg.max_size);
+      auto batches = static_cast<uint32_t>(std::min<uint64_t>(UINT32_MAX, (st.queue.size() + max_size - 1) / max_size));
+      chosen = st.routes->pick(views, batches);
       if (chosen >= 0 && st.links[static_cast<size_t>(chosen)].held == 0)
-        chosen = -1; // its answer is on the way
+        chosen = -1; // its answer is on the way, or a slot (wanted below) will free there
     } else {
       // A pinned strategy: the router names the endpoint of the next batch,
       // and the batch waits for a slot there.

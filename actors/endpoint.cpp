@@ -116,6 +116,8 @@ endpoint_load load_now(endpoint_pointer self) {
   l.latency_ms = st.latency.current(now, !st.started.empty()); // calls in flight: no fading
   l.failure_rate = failure_share(st, now);
   l.paused = now < st.paused_until;
+  l.servers = st.limiter->server_slots();
+  l.unqueued_ms = st.limiter->unqueued_latency_ns() / 1e6;
   if (st.in_band) {
     auto r = st.in_band->reading(now, static_cast<uint32_t>(st.waiting.size()));
     if (r.queue_depth >= 0)

@@ -152,11 +152,17 @@ struct endpoint_load {
   double failure_rate = 0;
   /// A Retry-After pause holds: no grants until it passes.
   bool paused = false;
+  /// The calls the server runs at once, as the endpoint's limiter knows it
+  /// (concurrency_limiter::server_slots), >= 1.
+  double servers = 1;
+  /// A call's latency without queueing at the server, ms
+  /// (concurrency_limiter::unqueued_latency_ns); 0: unknown.
+  double unqueued_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, endpoint_load& x) {
-  return f(x.in_flight, x.limit, x.queue_depth, x.latency_ms, x.failure_rate, x.paused);
+  return f(x.in_flight, x.limit, x.queue_depth, x.latency_ms, x.failure_rate, x.paused, x.servers, x.unqueued_ms);
 }
 
 /// The end of one call, as a batcher reports it to its subtask breaker.

@@ -239,6 +239,24 @@ public:
     return std::clamp(server_.value(), 1.0, std::max(1.0, current));
   }
 
+  /// The calls the server runs at once as far as this limiter knows (for
+  /// load-aware routing: policies/routing.hpp): gradient, its server
+  /// estimate within [1, limit()] once there is one; else limit() (fixed
+  /// and aimd: the configured concurrency is taken as the server's).
+  double server_slots() const noexcept {
+    double current = std::max(1.0, static_cast<double>(limit()));
+    if (cfg_.kind != limiter_kind::gradient || server_.estimate() <= 0.0)
+      return current;
+    return std::clamp(server_.estimate(), 1.0, current);
+  }
+
+  /// gradient: a call's latency without queueing at the server, ns, at the
+  /// batch size of the last window of its server estimate (its S); 0 before
+  /// one, and for fixed and aimd.
+  double unqueued_latency_ns() const noexcept {
+    return cfg_.kind == limiter_kind::gradient ? server_.reference_ns() : 0.0;
+  }
+
   /// gradient: the estimate of the calls the server runs at once, from
   /// every success's latency, batch size and calls in flight
   /// (policies/server_concurrency.hpp); 0 before the first estimate.

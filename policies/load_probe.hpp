@@ -44,7 +44,7 @@
 ///   since the last one or since start), `current` is the suspect reading:
 ///   ok false, suspect true, queue_depth `suspect_queue_depth` (default
 ///   1e9), every other field unknown. The load-aware router scores an
-///   endpoint (in_flight + queue_depth + 1) x latency, so a suspect one
+///   endpoint by the calls ahead, queue_depth included, x latency, so a suspect one
 ///   loses every pairing with an endpoint that is not suspect (unless that
 ///   one's score exceeds 1e9 x the suspect's latency), yet still gets calls
 ///   when it is the only eligible endpoint or both drawn endpoints are

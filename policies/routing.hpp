@@ -7,20 +7,28 @@
 /// limit). An endpoint is eligible when `allowed` (its breaker lets calls
 /// through) and `in_flight < limit`.
 /// - `load_aware` (default): power of two choices: two eligible endpoints
-///   drawn at random (seeded), the one with the lower expected wait for a
-///   good answer wins: (in_flight + queue_depth + 1) x latency / (1 -
-///   failure_rate), latency being the endpoint's smoothed call latency
-///   (1 ms when unknown) and failure_rate the share of its recent calls
-///   that failed (capped at 0.99: at most 100x; an endpoint whose calls
-///   fail loses to a working one before its breaker opens). With one
-///   eligible endpoint, that one. Random pairs keep many routers (one per
-///   subtask) from herding onto the same "best" endpoint.
+///   drawn at random (seeded), the one where the batch would get a good
+///   answer sooner wins (`score`: the batch's expected finish time, divided
+///   by the share of calls that succeed). With one eligible endpoint, that
+///   one. Random pairs keep many routers (one per subtask) from herding onto
+///   the same "best" endpoint. An endpoint without a slot for the batch now
+///   (`slot` false: the batch would wait for one of its calls to end) is in
+///   the pick too, against endpoints where the batch would queue at the
+///   server (`runs_at_once` false): when it wins, the batch waits for its
+///   slot rather than queueing at a slower server, where its records would
+///   hold the caller's budget of records in flight while the faster one
+///   runs short of them. It counts as last of the `batches` the caller has
+///   queued, so under a backlog the slower server still gets batches as
+///   soon as it would finish one before the faster one got to the last. A
+///   free slot where the batch runs at once always beats waiting (no
+///   server capacity is left idle while batches wait).
 /// - `round_robin`: the next eligible endpoint after the last pick.
 /// - `weighted`: smooth weighted round robin (nginx's): over any window the
 ///   picks follow the weights, evenly interleaved.
 /// - `primary_backup`: the first eligible endpoint in config order.
 /// Pure: no clock reads, no threads, no CAF.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string_view>
@@ -103,6 +111,15 @@ struct endpoint_view {
   double weight = 1;
   /// Share of its recent calls that failed, 0..1 (0: none, or unknown).
   double failure_rate = 0;
+  /// load_aware: a slot is free for this batch now (or its answer is on
+  /// the way); false: the batch would wait for one of the calls in flight.
+  bool slot = true;
+  /// load_aware: how many calls the server runs at once (>= 1; 1: unknown,
+  /// every call in flight counts as queued ahead).
+  double servers = 1;
+  /// load_aware: a call's latency without queueing at the server, ms (0:
+  /// unknown, `latency_ms` stands in).
+  double unqueued_ms = 0;
 };
 
 class router {
@@ -111,7 +128,9 @@ public:
   }
 
   /// The endpoint for the next batch, or -1 when none is eligible.
-  int pick(const std::vector<endpoint_view>& eps) {
+  /// `batches`: load_aware, the batches the caller has queued, this one
+  /// included (>= 1).
+  int pick(const std::vector<endpoint_view>& eps, uint32_t batches = 1) {
     auto n = eps.size();
     auto eligible = [&](size_t i) { return eps[i].allowed && eps[i].in_flight < eps[i].limit; };
     switch (strategy_) {
@@ -161,18 +180,53 @@ public:
         if (ib >= ia)
           ++ib;
         auto a = ok[ia], b = ok[ib];
-        return static_cast<int>(score(eps[b]) < score(eps[a]) ? b : a);
+        bool ready_a = eps[a].slot && runs_at_once(eps[a]), ready_b = eps[b].slot && runs_at_once(eps[b]);
+        if (ready_a && !eps[b].slot)
+          return static_cast<int>(a);
+        if (ready_b && !eps[a].slot)
+          return static_cast<int>(b);
+        return static_cast<int>(score(eps[b], batches) < score(eps[a], batches) ? b : a);
       }
     }
     return -1;
   }
 
-  /// The expected wait for a good answer at an endpoint, in ms
-  /// (load_aware's score).
-  static double score(const endpoint_view& e) {
-    double latency = e.latency_ms > 0 ? e.latency_ms : 1.0;
+  /// The calls ahead of a new batch at `e`: those the server runs and those
+  /// queued there. The calls in flight include this caller's queued ones,
+  /// and the probe's queue depth may count them too (the in-band probe
+  /// estimates it from them alone), so: max(in_flight, min(in_flight,
+  /// servers) + queue_depth).
+  static double calls_ahead(const endpoint_view& e) noexcept {
+    double n = static_cast<double>(e.in_flight);
+    return std::max(n, std::min(n, std::max(1.0, e.servers)) + e.queue_depth);
+  }
+
+  /// A batch sent to `e` now would run at once, not queue at the server,
+  /// as far as this client's calls tell: `in_flight` + 1 <= `servers`. (Not
+  /// the probe's queue depth: the in-band probe reads a queue into calls of
+  /// a larger batch than its no-load latency's, and another client's queue
+  /// does not hold this caller's records.)
+  static bool runs_at_once(const endpoint_view& e) noexcept {
+    return static_cast<double>(e.in_flight) + 1.0 <= std::max(1.0, e.servers);
+  }
+
+  /// load_aware's score, ms: when a batch sent to `e` would get a good
+  /// answer. The calls ahead of it there (`calls_ahead`), and itself: + 1,
+  /// or + `batches` without a free `slot` (it waits, and the caller's other
+  /// batches would wait there too). With `servers` slots at the server,
+  /// calls within them run at once and the rest queue: latency x max(1,
+  /// calls / servers), the latency being `unqueued_ms`, else `latency_ms`,
+  /// else 1. Divided by the share that succeeds (1 - `failure_rate`, which
+  /// counts at most 0.99: at most 100x, so an endpoint whose calls fail
+  /// loses to a working one before its breaker opens). With `servers` 1:
+  /// (calls ahead + 1) x latency, the expected wait behind a single queue.
+  static double score(const endpoint_view& e, uint32_t batches = 1) {
+    double latency = e.unqueued_ms > 0 ? e.unqueued_ms : e.latency_ms > 0 ? e.latency_ms : 1.0;
     double failing = e.failure_rate > 0 ? (e.failure_rate < 0.99 ? e.failure_rate : 0.99) : 0.0;
-    return (static_cast<double>(e.in_flight) + e.queue_depth + 1.0) * latency / (1.0 - failing);
+    double ahead = e.slot ? 1.0 : static_cast<double>(std::max<uint32_t>(1, batches));
+    double calls = calls_ahead(e) + ahead;
+    double servers = e.servers > 1 ? e.servers : 1.0;
+    return latency * std::max(1.0, calls / servers) / (1.0 - failing);
   }
 
 private:

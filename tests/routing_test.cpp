@@ -160,6 +160,80 @@ TEST_CASE("routing: load-aware picks the lower expected wait of two, never an in
   CHECK(rt.pick(eps) == -1);
 }
 
+TEST_CASE("routing: load-aware waits for a faster endpoint rather than queue at a slower one, never leaving a "
+          "free server slot idle") {
+  // k = 4 slots each; a batch takes 18 ms at "fast" (0), 54 ms at "slow" (1).
+  auto ep = [](bool slot, uint32_t in_flight, double unqueued_ms) {
+    endpoint_view v;
+    v.limit = UINT32_MAX;
+    v.slot = slot;
+    v.in_flight = in_flight;
+    v.servers = 4;
+    v.unqueued_ms = unqueued_ms;
+    v.latency_ms = 99; // stands in only when unqueued_ms is unknown
+    return v;
+  };
+  struct row {
+    const char* what;
+    endpoint_view fast, slow;
+    uint32_t batches;
+    int pick;
+    double fast_score, slow_score;
+  };
+  const std::vector<row> rows{
+    // Both have a free slot where the batch runs at once: the sooner answer.
+    {"both free", ep(true, 1, 18), ep(true, 0, 54), 1, 0, 18, 54},
+    // Slow's slot would queue the batch behind its 4 calls: wait for fast
+    // (its 4 calls: the batch is the 5th, 18 x 5 / 4).
+    {"slow would queue", ep(false, 4, 18), ep(true, 4, 54), 1, 0, 22.5, 67.5},
+    // ... unless the caller's backlog would wait longer at fast than the
+    // batch at slow: 10 batches: 18 x 14 / 4 = 63 < 67.5; 12: 72 > 67.5.
+    {"backlog of 10", ep(false, 4, 18), ep(true, 4, 54), 10, 0, 63, 67.5},
+    {"backlog of 12", ep(false, 4, 18), ep(true, 4, 54), 12, 1, 72, 67.5},
+    // A free slot where the batch runs at once beats waiting, however much
+    // sooner the other would answer: no server capacity left idle.
+    {"slow free", ep(false, 4, 18), ep(true, 3, 54), 1, 1, 22.5, 54},
+    // Unknown unqueued latency: the smoothed latency stands in.
+    {"unknown S", ep(false, 4, 0), ep(true, 4, 54), 1, 1, 99 * 1.25, 67.5},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.what);
+    CHECK(router::score(r.fast, r.batches) == doctest::Approx(r.fast_score));
+    CHECK(router::score(r.slow, r.batches) == doctest::Approx(r.slow_score));
+    router rt{routing_strategy::load_aware, 3};
+    for (int i = 0; i < 20; ++i)
+      CHECK(rt.pick({r.fast, r.slow}, r.batches) == r.pick);
+  }
+  // Neither has a slot: the pick names the one to wait for.
+  router rt{routing_strategy::load_aware, 3};
+  CHECK(rt.pick({ep(false, 4, 18), ep(false, 4, 54)}) == 0);
+  // Servers unknown (1): every call in flight is ahead, (calls + 1) x latency.
+  endpoint_view plain;
+  plain.in_flight = 3;
+  plain.latency_ms = 2;
+  CHECK(router::score(plain) == doctest::Approx(8.0));
+  plain.slot = false;
+  CHECK(router::score(plain, 5) == doctest::Approx(16.0));
+}
+
+TEST_CASE("routing: calls ahead count the probe's queue depth once, whoever's queue it is") {
+  endpoint_view v;
+  v.servers = 4;
+  v.in_flight = 6;
+  // The in-band probe reads two of this caller's six calls as queued: six.
+  v.queue_depth = 2;
+  CHECK(router::calls_ahead(v) == doctest::Approx(6.0));
+  // A server queue of 5 (other clients' too) behind its 4 running calls.
+  v.queue_depth = 5;
+  CHECK(router::calls_ahead(v) == doctest::Approx(9.0));
+  // Fewer in flight than slots: those run, the queue is others'.
+  v.in_flight = 2;
+  CHECK(router::calls_ahead(v) == doctest::Approx(7.0));
+  CHECK(router::runs_at_once(v)); // 2 + 1 <= 4: the probe's queue does not count here
+  v.in_flight = 4;
+  CHECK_FALSE(router::runs_at_once(v));
+}
+
 TEST_CASE("routing: load-aware over equal endpoints spreads evenly, the same way for the same seed") {
   auto eps = views({{true, 0, 8, 0, 5, 1}, {true, 0, 8, 0, 5, 1}, {true, 0, 8, 0, 5, 1}, {true, 0, 8, 0, 5, 1}});
   std::map<int, int> count;
