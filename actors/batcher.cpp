@@ -34,6 +34,10 @@ struct endpoint_link {
   /// Of the slots busy in that report, those not this batcher's (its held
   /// slots and calls then): the rest of the job's load there.
   uint32_t others = 0;
+  /// Of the calls in flight there in that report, those not this
+  /// batcher's: slots granted and not used (other batchers waiting for a
+  /// batch, or holding one for a faster endpoint) carry no work.
+  uint32_t others_calls = 0;
   /// A want went out and no slot message came since: with load reports its
   /// answer (slots, or a 0-slot report) is one message away.
   bool asked = false;
@@ -167,6 +171,8 @@ void send_batch(batcher_pointer self, uint32_t index, std::vector<work_item> ite
     r.failed = failed;
     self->send(st.cfg.breakers[index], outcome_atom::value, r);
     self->send(st.cfg.owner, scored_atom::value, std::move(results));
+    if (st.load_reports && !st.queue.empty())
+      pump(self); // one call fewer there: a slot held there may now run a batch at once
   };
   self->request(st.cfg.endpoints[index], caf::infinite, infer_atom::value, std::move(req))
     .then(answer, [=](caf::error& err) {
@@ -276,9 +282,10 @@ void pump(batcher_pointer self) {
     if (strategy == routing_strategy::load_aware) {
       // Every allowed endpoint is asked for slots and they come wherever
       // capacity frees, so a batch lands where the queue is shortest (join
-      // the idle queue). The router's power of two choices picks by
-      // expected wait, from each endpoint's job-wide load (its last slot
-      // message: slots busy, probe queue depth, latency), among the
+      // the idle queue). The router's power of two choices picks where the
+      // batch would be answered sooner, from each endpoint's job-wide load
+      // (its last slot message: calls in flight, probe queue depth,
+      // latency with and without queueing, server slots), among the
       // endpoints that hold a slot for this batcher or, with load reports,
       // owe an answer to a want: when it picks one of those, the batch
       // waits for that answer (slots, or at once a report that it has
@@ -297,16 +304,21 @@ void pump(batcher_pointer self) {
       for (uint32_t i = 0; i < n; ++i) {
         auto& l = st.links[i];
         bool pending = l.held == 0 && l.asked && st.load_reports;
-        bool waitable = l.held == 0 && !pending && st.load_reports && l.reported && !l.load.paused;
+        // Waiting is only for an endpoint that want_slots will ask: one
+        // that some queued record does not avoid.
+        bool waitable = l.held == 0 && !pending && st.load_reports && l.reported && !l.load.paused
+                        && std::any_of(st.queue.begin(), st.queue.end(),
+                                       [&](const queued_item& q) { return q.item.avoid != static_cast<int32_t>(i); });
         views[i].allowed = l.allowed() && (l.held > 0 || pending || waitable);
-        // An answer on the way is a slot unless the last report left no
-        // room: then it is most likely a report of none.
-        views[i].slot = l.held > 0 || (pending && (!l.reported || l.others + l.outstanding < l.load.limit));
+        // An answer on the way (or one a want would get) is a slot unless
+        // the last report left no room: then it is most likely none.
+        bool room = !l.reported || l.others + l.outstanding < l.load.limit;
+        views[i].slot = l.held > 0 || ((pending || waitable) && room);
         views[i].limit = UINT32_MAX;
         if (l.reported) {
-          // The others' slots as last reported, plus this batcher's calls
+          // The others' calls as last reported, plus this batcher's calls
           // there now (the slot this batch takes is the score's + 1).
-          views[i].in_flight = l.others + l.outstanding;
+          views[i].in_flight = l.others_calls + l.outstanding;
           views[i].queue_depth = l.load.queue_depth;
           views[i].latency_ms = l.load.latency_ms > 0 ? l.load.latency_ms : l.latency_ms;
           views[i].failure_rate = l.load.failure_rate;
@@ -442,6 +454,7 @@ batcher_actor::behavior_type batcher_behavior(batcher_pointer self, batcher_sett
       link.asked = false;
       auto mine = link.outstanding + link.held;
       link.others = load.in_flight > mine ? load.in_flight - mine : 0;
+      link.others_calls = load.calls > link.outstanding ? load.calls - link.outstanding : 0;
       pump(self);
     },
     [=](gate_atom, uint32_t index, endpoint_gate& gate) {

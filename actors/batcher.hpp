@@ -14,13 +14,16 @@
 /// may be called is the gate its breaker pushed (closed, or half-open with
 /// probes left). Which endpoint gets a batch is `routing.strategy`
 /// (policies/routing.hpp): load-aware asks every allowed endpoint for slots
-/// and picks by expected wait (power of two choices over each endpoint's
-/// job-wide load as its slot messages report it: slots busy, the load
-/// probe's queue depth, smoothed latency) among the endpoints holding a slot
-/// for it or, by their last report, about to grant one (then the batch
-/// waits for that answer, one message away); a slow, loaded or suspect
-/// endpoint thus gets fewer batches, yet still takes them while the others
-/// are full. Round-robin, weighted
+/// and picks, by power of two choices, where a batch would be answered
+/// sooner, from each endpoint's job-wide load as its slot messages report
+/// it (calls in flight, the load probe's queue depth, latency with and
+/// without queueing, its server's slots, failure share). A batch may wait
+/// for a slot at the endpoint it prefers (an answer one message away, or a
+/// call there ending: endpoints tell batchers holding unused slots their
+/// load whenever a call ends) rather than queue at a slower server, but
+/// not while a free slot elsewhere would run it at once; a slow, loaded or
+/// suspect endpoint thus gets fewer batches, yet still takes them while
+/// the others are full. Round-robin, weighted
 /// and primary-backup pin the next batch to the endpoint the router names
 /// and wait for a slot there. A retry avoids the endpoint
 /// that failed it when another one can take it. Items past their deadline

@@ -34,6 +34,10 @@ struct endpoint_state {
   /// Slots granted to each listener and not yet used by a call; returned
   /// when the listener dies (a restarted batcher must not leak slots).
   std::map<caf::actor_addr, uint32_t> granted;
+  /// With load reports: each listener's handle and its index for this
+  /// endpoint (from its wants), to tell those holding unused slots the load
+  /// when a call ends.
+  std::map<caf::actor_addr, std::pair<slot_listener, uint32_t>> listeners;
   std::unique_ptr<concurrency_limiter> limiter;
   /// Start time, calls in flight at the start and batch size, per call.
   struct call_start {
@@ -112,6 +116,7 @@ endpoint_load load_now(endpoint_pointer self) {
   auto now = self->clock().now();
   endpoint_load l;
   l.in_flight = st.busy;
+  l.calls = static_cast<uint32_t>(st.waiting.size());
   l.limit = st.limiter->limit();
   l.latency_ms = st.latency.current(now, !st.started.empty()); // calls in flight: no fading
   l.failure_rate = failure_share(st, now);
@@ -270,6 +275,23 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
   if (st.busy > 0)
     --st.busy;
   grant(self);
+  if (st.cfg.load_reports) {
+    // A batcher holding a slot here unused (its router preferred to wait
+    // for another endpoint) sees this endpoint's load only in slot
+    // messages: tell it, or its view stays at the calls of its grant.
+    endpoint_load load;
+    bool loaded = false;
+    for (auto& [addr, n] : st.granted) {
+      auto l = st.listeners.find(addr);
+      if (n == 0 || l == st.listeners.end())
+        continue;
+      if (!loaded) {
+        load = load_now(self);
+        loaded = true;
+      }
+      self->send(l->second.first, slot_atom::value, l->second.second, uint32_t{0}, load);
+    }
+  }
 }
 
 /// One granted slot of the current sender is now used or given back.
@@ -305,6 +327,7 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
       st.busy -= std::min(st.busy, i->second);
       st.granted.erase(i);
     }
+    st.listeners.erase(msg.source);
     st.waiters.erase(std::remove_if(st.waiters.begin(), st.waiters.end(),
                                     [&](const waiter& w) { return w.listener.address() == msg.source; }),
                      st.waiters.end());
@@ -319,6 +342,8 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
         st.granted.emplace(listener.address(), 0);
         self->monitor(listener);
       }
+      if (st.cfg.load_reports)
+        st.listeners[listener.address()] = {listener, index};
       auto before = st.granted[listener.address()];
       // One entry per listener and index: a repeated want adds to it.
       bool added = false;

@@ -11,12 +11,15 @@
 ///   batch) on a granted slot; (scrape, outcome) from its load probe.
 /// Sends: (slot, ...) to batchers; the call_result reply.
 /// Load (policies/load_probe.hpp, `probe.type`): every slot message carries
-/// an `endpoint_load` (slots busy, limit, queue depth, smoothed latency of
-/// successful calls, recent failure share, paused) for the batchers'
-/// load-aware router. With `load_reports` a want that cannot be granted at
-/// once is answered at once with (slot, index, 0, load): every want gets an
-/// answer in one message, so a batcher may wait for the answer of the
-/// endpoint its router prefers. The queue depth is `routing_queue_depth` of:
+/// an `endpoint_load` (slots busy, calls in flight, limit, queue depth,
+/// smoothed latency of successful calls, recent failure share, paused, the
+/// server's slots and latency without queueing as its limiter knows them)
+/// for the batchers' load-aware router. With `load_reports` a want that
+/// cannot be granted at once is answered at once with (slot, index, 0,
+/// load): every want gets an answer in one message, so a batcher may wait
+/// for the answer of the endpoint its router prefers; and when a call ends,
+/// each batcher holding slots here unused gets (slot, index, 0, load), so
+/// its view of this endpoint does not stay at the load of its grant. The queue depth is `routing_queue_depth` of:
 /// - in-band: an `in_band_probe` fed with this endpoint's successful calls'
 ///   latencies, read at each slot message with the calls in flight;
 /// - prometheus: a `prometheus_probe` fed with the (scrape, outcome)

@@ -137,6 +137,9 @@ struct endpoint_load {
   /// Slots granted or in a call at the endpoint, job-wide (the slots of
   /// this message included).
   uint32_t in_flight = 0;
+  /// Calls in flight at the endpoint, job-wide (sent, not yet answered):
+  /// unlike `in_flight`, not the slots granted and not yet used.
+  uint32_t calls = 0;
   /// Its concurrency limit now.
   uint32_t limit = 1;
   /// The server's queue as the endpoint's load probe reads it now:
@@ -162,7 +165,7 @@ struct endpoint_load {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, endpoint_load& x) {
-  return f(x.in_flight, x.limit, x.queue_depth, x.latency_ms, x.failure_rate, x.paused, x.servers, x.unqueued_ms);
+  return f(x.in_flight, x.calls, x.limit, x.queue_depth, x.latency_ms, x.failure_rate, x.paused, x.servers, x.unqueued_ms);
 }
 
 /// The end of one call, as a batcher reports it to its subtask breaker.

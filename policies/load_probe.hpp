@@ -43,12 +43,14 @@
 ///   consecutive failed scrapes, or no answered scrape for `stale_after`
 ///   since the last one or since start), `current` is the suspect reading:
 ///   ok false, suspect true, queue_depth `suspect_queue_depth` (default
-///   1e9), every other field unknown. The load-aware router scores an
-///   endpoint by the calls ahead, queue_depth included, x latency, so a suspect one
-///   loses every pairing with an endpoint that is not suspect (unless that
-///   one's score exceeds 1e9 x the suspect's latency), yet still gets calls
-///   when it is the only eligible endpoint or both drawn endpoints are
-///   suspect. The round-robin, weighted and primary-backup strategies do not
+///   1e9), every other field unknown. The load-aware router counts
+///   queue_depth among the calls ahead of a batch, so a suspect endpoint
+///   loses every pairing scored against one that is not suspect (unless
+///   that one's score exceeds about 1e9 / its slots x the suspect's
+///   latency), yet still gets calls when it is the only eligible endpoint,
+///   both drawn endpoints are suspect, or it holds a free slot where a
+///   batch runs at once while the other has none (a free slot is not left
+///   idle while batches wait). The round-robin, weighted and primary-backup strategies do not
 ///   read queue_depth: there a suspect probe changes nothing. One answered
 ///   scrape ends the suspicion.
 ///

@@ -185,7 +185,17 @@ public:
           return static_cast<int>(a);
         if (ready_b && !eps[a].slot)
           return static_cast<int>(b);
-        return static_cast<int>(score(eps[b], batches) < score(eps[a], batches) ? b : a);
+        auto won = score(eps[b], batches) < score(eps[a], batches) ? b : a;
+        if (eps[won].slot)
+          return static_cast<int>(won);
+        // The batch would wait: not while a free slot elsewhere (outside
+        // the drawn pair) would run it at once; the best of those instead.
+        int ready = -1;
+        for (auto i : ok)
+          if (eps[i].slot && runs_at_once(eps[i])
+              && (ready < 0 || score(eps[i], batches) < score(eps[static_cast<size_t>(ready)], batches)))
+            ready = static_cast<int>(i);
+        return ready >= 0 ? ready : static_cast<int>(won);
       }
     }
     return -1;
@@ -202,12 +212,15 @@ public:
   }
 
   /// A batch sent to `e` now would run at once, not queue at the server,
-  /// as far as this client's calls tell: `in_flight` + 1 <= `servers`. (Not
-  /// the probe's queue depth: the in-band probe reads a queue into calls of
-  /// a larger batch than its no-load latency's, and another client's queue
-  /// does not hold this caller's records.)
+  /// as far as this client's calls tell: `in_flight` + 1 <= `servers`
+  /// rounded (+ 0.5: an estimate of 3.6 slots lets a 4th call go, so calls
+  /// in flight reach the estimate and it can find more: it grows only when
+  /// they come within 0.5 of it, policies/server_concurrency.hpp). Not the
+  /// probe's queue depth: the in-band probe reads a queue into calls of a
+  /// larger batch than its no-load latency's, and another client's queue
+  /// does not hold this caller's records.
   static bool runs_at_once(const endpoint_view& e) noexcept {
-    return static_cast<double>(e.in_flight) + 1.0 <= std::max(1.0, e.servers);
+    return static_cast<double>(e.in_flight) + 1.0 <= std::max(1.0, e.servers) + 0.5;
   }
 
   /// load_aware's score, ms: when a batch sent to `e` would get a good
@@ -215,13 +228,17 @@ public:
   /// or + `batches` without a free `slot` (it waits, and the caller's other
   /// batches would wait there too). With `servers` slots at the server,
   /// calls within them run at once and the rest queue: latency x max(1,
-  /// calls / servers), the latency being `unqueued_ms`, else `latency_ms`,
-  /// else 1. Divided by the share that succeeds (1 - `failure_rate`, which
-  /// counts at most 0.99: at most 100x, so an endpoint whose calls fail
-  /// loses to a working one before its breaker opens). With `servers` 1:
+  /// calls / servers), the latency being `unqueued_ms` or `latency_ms`,
+  /// whichever is lower (the latter fades while the endpoint is idle, so an
+  /// endpoint slow once is tried again), else 1. Divided by the share that
+  /// succeeds (1 - `failure_rate`, which counts at most 0.99: at most 100x,
+  /// so an endpoint whose calls fail loses to a working one before its
+  /// breaker opens). With `servers` 1:
   /// (calls ahead + 1) x latency, the expected wait behind a single queue.
   static double score(const endpoint_view& e, uint32_t batches = 1) {
-    double latency = e.unqueued_ms > 0 ? e.unqueued_ms : e.latency_ms > 0 ? e.latency_ms : 1.0;
+    double latency = e.latency_ms > 0 ? e.latency_ms : 1.0;
+    if (e.unqueued_ms > 0)
+      latency = e.latency_ms > 0 ? std::min(e.unqueued_ms, e.latency_ms) : e.unqueued_ms;
     double failing = e.failure_rate > 0 ? (e.failure_rate < 0.99 ? e.failure_rate : 0.99) : 0.0;
     double ahead = e.slot ? 1.0 : static_cast<double>(std::max<uint32_t>(1, batches));
     double calls = calls_ahead(e) + ahead;

@@ -204,6 +204,19 @@ TEST_CASE("routing: load-aware waits for a faster endpoint rather than queue at 
     for (int i = 0; i < 20; ++i)
       CHECK(rt.pick({r.fast, r.slow}, r.batches) == r.pick);
   }
+  // A free slot that runs the batch at once is used even when the drawn
+  // pair has no slot: with three endpoints the pair (0, 1) comes up a third
+  // of the time, and the batch still goes to 2.
+  for (uint64_t seed = 1; seed <= 30; ++seed) {
+    router three{routing_strategy::load_aware, seed};
+    CHECK(three.pick({ep(false, 4, 18), ep(false, 4, 18), ep(true, 0, 54)}) == 2);
+  }
+  // The latency without queueing does not fade while the endpoint is idle;
+  // the smoothed latency does: the lower one counts, so an endpoint that
+  // looked slow once gets a batch again (here 10 ms faded from 99).
+  auto idle = ep(true, 0, 54);
+  idle.latency_ms = 10;
+  CHECK(router::score(idle) == doctest::Approx(10.0));
   // Neither has a slot: the pick names the one to wait for.
   router rt{routing_strategy::load_aware, 3};
   CHECK(rt.pick({ep(false, 4, 18), ep(false, 4, 54)}) == 0);
@@ -231,6 +244,12 @@ TEST_CASE("routing: calls ahead count the probe's queue depth once, whoever's qu
   CHECK(router::calls_ahead(v) == doctest::Approx(7.0));
   CHECK(router::runs_at_once(v)); // 2 + 1 <= 4: the probe's queue does not count here
   v.in_flight = 4;
+  CHECK_FALSE(router::runs_at_once(v));
+  // An estimate of 3.6 slots lets a 4th call go (so it can grow); 3.4 not.
+  v.in_flight = 3;
+  v.servers = 3.6;
+  CHECK(router::runs_at_once(v));
+  v.servers = 3.4;
   CHECK_FALSE(router::runs_at_once(v));
 }
 
