@@ -274,23 +274,22 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
   c.in_flight.fetch_sub(1, std::memory_order_relaxed);
   if (st.busy > 0)
     --st.busy;
+  // A batcher holding a slot here unused (its router preferred to wait for
+  // another endpoint) sees this endpoint's load only in slot messages: tell
+  // it, or its view stays at the calls of its grant. Those holding unused
+  // slots before the grant below (a batcher granted one now hears the load
+  // with it).
+  std::vector<caf::actor_addr> holders;
+  if (st.cfg.load_reports)
+    for (auto& [addr, n] : st.granted)
+      if (n > 0)
+        holders.push_back(addr);
   grant(self);
-  if (st.cfg.load_reports) {
-    // A batcher holding a slot here unused (its router preferred to wait
-    // for another endpoint) sees this endpoint's load only in slot
-    // messages: tell it, or its view stays at the calls of its grant.
-    endpoint_load load;
-    bool loaded = false;
-    for (auto& [addr, n] : st.granted) {
-      auto l = st.listeners.find(addr);
-      if (n == 0 || l == st.listeners.end())
-        continue;
-      if (!loaded) {
-        load = load_now(self);
-        loaded = true;
-      }
-      self->send(l->second.first, slot_atom::value, l->second.second, uint32_t{0}, load);
-    }
+  if (!holders.empty()) {
+    auto load = load_now(self);
+    for (auto& addr : holders)
+      if (auto l = st.listeners.find(addr); l != st.listeners.end())
+        self->send(l->second.first, slot_atom::value, l->second.second, uint32_t{0}, load);
   }
 }
 
@@ -475,6 +474,7 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
           st.limiter->on_probe(now, r.queue_depth, r.running);
           c.probe_limiter_readings.fetch_add(1, std::memory_order_relaxed);
           c.limit.store(st.limiter->limit(), std::memory_order_relaxed);
+          grant(self); // a reading may raise the limit: waiters get the room now
         }
       }
       review_probe(self);

@@ -88,6 +88,76 @@ TEST_CASE("endpoint: slot messages carry its load; with load reports a want that
   }
 }
 
+TEST_CASE("endpoint: with load reports, a call's end tells the listeners holding unused slots the load") {
+  for (bool reports : {true, false}) {
+    CAPTURE(reports);
+    virtual_time_system vt;
+    auto& sys = vt.system();
+    auto es = test::silent_endpoint(2);
+    es.backend = std::make_shared<in_process_backend>(in_process_model{
+      {"text"}, {"label"}, [](const call_request& in, call_result& out) { out.values.assign(in.rows, "1"); }});
+    es.latency = std::chrono::milliseconds{8};
+    es.load_reports = reports;
+    es.pacing = false;
+    auto ep = vt.stop_at_end(spawn_endpoint(sys, es));
+    struct heard {
+      uint32_t n;
+      endpoint_load load;
+    };
+    auto held_log = std::make_shared<std::vector<heard>>();
+    auto caller_log = std::make_shared<std::vector<heard>>();
+    // The holder takes one slot and keeps it unused (a batcher waiting for
+    // a faster endpoint) until it hears of a call's end: then it gives the
+    // slot back.
+    auto holder = vt.stop_at_end(sys.spawn([=](slot_listener::pointer self) -> slot_listener::behavior_type {
+      self->send(ep, want_atom::value, caf::actor_cast<slot_listener>(self), uint32_t{0}, uint32_t{1});
+      return {[=](slot_atom, uint32_t, uint32_t n, const endpoint_load& load) {
+        held_log->push_back({n, load});
+        if (n == 0)
+          self->send(ep, release_atom::value, uint32_t{1});
+      }};
+    }));
+    vt.run();
+    REQUIRE(held_log->size() == 1);
+    CHECK(held_log->front().n == 1);
+    CHECK(held_log->front().load.calls == 0);
+    // The caller takes the other slot and makes one call with it (twice).
+    auto caller = vt.stop_at_end(sys.spawn([=](slot_listener::pointer self) -> slot_listener::behavior_type {
+      self->send(ep, want_atom::value, caf::actor_cast<slot_listener>(self), uint32_t{0}, uint32_t{1});
+      return {[=](slot_atom, uint32_t, uint32_t n, const endpoint_load& load) {
+        caller_log->push_back({n, load});
+        for (uint32_t i = 0; i < n; ++i) {
+          call_request req;
+          req.names = {"text"};
+          req.values = {"\"x\""};
+          req.rows = 1;
+          self->request(ep, caf::infinite, infer_atom::value, std::move(req)).then([](call_result&) {});
+        }
+      }};
+    }));
+    vt.run();
+    REQUIRE(caller_log->size() == 1);
+    CHECK(caller_log->front().n == 1);
+    if (reports) {
+      // The call ended: the holder hears that nothing is in flight now; the
+      // caller, holding no unused slot, hears nothing.
+      REQUIRE(held_log->size() == 2);
+      CHECK(held_log->back().n == 0);
+      CHECK(held_log->back().load.calls == 0);
+      CHECK(held_log->back().load.in_flight == 1); // the holder's slot
+      CHECK(caller_log->size() == 1);
+    } else {
+      CHECK(held_log->size() == 1);
+    }
+    // With reports the holder gave its slot back: later call ends tell it
+    // nothing.
+    caf::anon_send(ep, want_atom::value, caf::actor_cast<slot_listener>(caller), uint32_t{0}, uint32_t{1});
+    vt.run();
+    CHECK(caller_log->size() == 2);
+    CHECK(held_log->size() == (reports ? 2u : 1u));
+  }
+}
+
 TEST_CASE("endpoint: pacing spaces single partial batches by latency / concurrency; a full batch is never held") {
   // A listener that always has one partial batch queued: it wants one
   // slot, calls as soon as it gets it, and wants the next. Calls take 8 ms

@@ -170,7 +170,7 @@ TEST_CASE("routing: load-aware waits for a faster endpoint rather than queue at 
     v.in_flight = in_flight;
     v.servers = 4;
     v.unqueued_ms = unqueued_ms;
-    v.latency_ms = 99; // stands in only when unqueued_ms is unknown
+    v.latency_ms = 99; // counts only when unqueued_ms is unknown (or higher)
     return v;
   };
   struct row {
@@ -207,10 +207,17 @@ TEST_CASE("routing: load-aware waits for a faster endpoint rather than queue at 
   // A free slot that runs the batch at once is used even when the drawn
   // pair has no slot: with three endpoints the pair (0, 1) comes up a third
   // of the time, and the batch still goes to 2.
+  int pair_drawn = 0;
   for (uint64_t seed = 1; seed <= 30; ++seed) {
     router three{routing_strategy::load_aware, seed};
     CHECK(three.pick({ep(false, 4, 18), ep(false, 4, 18), ep(true, 0, 54)}) == 2);
+    // The same draw without a free slot anywhere, 2 the best and 0 better
+    // than 1: 0 wins only when the pair (0, 1) was drawn, the case where
+    // the check above needs the fallback.
+    router control{routing_strategy::load_aware, seed};
+    pair_drawn += control.pick({ep(false, 4, 20), ep(false, 4, 22), ep(false, 4, 18)}) == 0 ? 1 : 0;
   }
+  CHECK(pair_drawn > 0);
   // The latency without queueing does not fade while the endpoint is idle;
   // the smoothed latency does: the lower one counts, so an endpoint that
   // looked slow once gets a batch again (here 10 ms faded from 99).
