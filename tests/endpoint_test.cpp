@@ -93,10 +93,7 @@ TEST_CASE("endpoint: with load reports, a call's end tells the listeners holding
     CAPTURE(reports);
     virtual_time_system vt;
     auto& sys = vt.system();
-    auto es = test::silent_endpoint(2);
-    es.backend = std::make_shared<in_process_backend>(in_process_model{
-      {"text"}, {"label"}, [](const call_request& in, call_result& out) { out.values.assign(in.rows, "1"); }});
-    es.latency = std::chrono::milliseconds{8};
+    auto es = test::answering_endpoint(2, std::chrono::milliseconds{8});
     es.load_reports = reports;
     es.pacing = false;
     auto ep = vt.stop_at_end(spawn_endpoint(sys, es));
@@ -126,13 +123,8 @@ TEST_CASE("endpoint: with load reports, a call's end tells the listeners holding
       self->send(ep, want_atom::value, caf::actor_cast<slot_listener>(self), uint32_t{0}, uint32_t{1});
       return {[=](slot_atom, uint32_t, uint32_t n, const endpoint_load& load) {
         caller_log->push_back({n, load});
-        for (uint32_t i = 0; i < n; ++i) {
-          call_request req;
-          req.names = {"text"};
-          req.values = {"\"x\""};
-          req.rows = 1;
-          self->request(ep, caf::infinite, infer_atom::value, std::move(req)).then([](call_result&) {});
-        }
+        for (uint32_t i = 0; i < n; ++i)
+          test::call_one(self, ep);
       }};
     }));
     vt.run();
@@ -172,12 +164,7 @@ TEST_CASE("endpoint: pacing spaces single partial batches by latency / concurren
     CAPTURE(pacing);
     virtual_time_system vt;
     auto& sys = vt.system();
-    auto es = test::silent_endpoint(4);
-    // A model that answers (the silent one's empty answers are failures,
-    // which measure no latency).
-    es.backend = std::make_shared<in_process_backend>(in_process_model{
-      {"text"}, {"label"}, [](const call_request& in, call_result& out) { out.values.assign(in.rows, "1"); }});
-    es.latency = std::chrono::milliseconds{8};
+    auto es = test::answering_endpoint(4, std::chrono::milliseconds{8});
     es.pacing = pacing;
     auto ep = vt.stop_at_end(spawn_endpoint(sys, es));
     auto grants = std::make_shared<std::vector<grant>>();
@@ -188,13 +175,8 @@ TEST_CASE("endpoint: pacing spaces single partial batches by latency / concurren
       self->send(ep, want_atom::value, caf::actor_cast<slot_listener>(self), uint32_t{0}, uint32_t{1});
       return {[=, &vt](slot_atom, uint32_t index, uint32_t n, const endpoint_load&) {
         grants->push_back({std::chrono::duration<double, std::milli>(vt.elapsed()).count(), index, n});
-        for (uint32_t i = 0; i < n; ++i) {
-          call_request req;
-          req.names = {"text"};
-          req.values = {"\"x\""};
-          req.rows = 1;
-          self->request(ep, caf::infinite, infer_atom::value, std::move(req)).then([](call_result&) {});
-        }
+        for (uint32_t i = 0; i < n; ++i)
+          test::call_one(self, ep);
         if (*steady && grants->size() < 40)
           self->send(ep, want_atom::value, caf::actor_cast<slot_listener>(self), uint32_t{0}, uint32_t{1});
       }};
