@@ -171,7 +171,7 @@ void send_batch(batcher_pointer self, uint32_t index, std::vector<work_item> ite
     r.failed = failed;
     self->send(st.cfg.breakers[index], outcome_atom::value, r);
     self->send(st.cfg.owner, scored_atom::value, std::move(results));
-    if (st.load_reports && !st.queue.empty())
+    if (st.load_reports && !st.queue.empty() && st.cfg.model->limiter == limiter_kind::gradient)
       pump(self); // one call fewer there: a slot held there may now run a batch at once
   };
   self->request(st.cfg.endpoints[index], caf::infinite, infer_atom::value, std::move(req))
@@ -299,6 +299,17 @@ void pump(batcher_pointer self) {
       // queue while a faster one runs short of them. Half-open endpoints
       // first: their few probes decide recovery and would otherwise go
       // unused.
+      //
+      // Waiting for a faster endpoint is for the gradient limiter only
+      // (`finish_time`): its limits let calls queue at the server (sqrt of
+      // the limit), which is what the wait avoids. With fixed or aimd
+      // concurrency the limit is taken as the server's slots, a granted slot
+      // never queues, and the router picks among the endpoints holding or
+      // owing a slot by (calls + probe queue + 1) x latency; that also keeps
+      // a failing endpoint fed with enough calls for its breaker to open
+      // (scored by finish time, an idle healthy endpoint wins every pick
+      // against one with any failures, and the breaker sees a trickle).
+      bool finish_time = st.cfg.model->limiter == limiter_kind::gradient;
       std::vector<endpoint_view> views(n);
       bool probe_held = false;
       for (uint32_t i = 0; i < n; ++i) {
@@ -306,24 +317,27 @@ void pump(batcher_pointer self) {
         bool pending = l.held == 0 && l.asked && st.load_reports;
         // Waiting is only for an endpoint that want_slots will ask: one
         // that some queued record does not avoid.
-        bool waitable = l.held == 0 && !pending && st.load_reports && l.reported && !l.load.paused
+        bool waitable = finish_time && l.held == 0 && !pending && st.load_reports && l.reported && !l.load.paused
                         && std::any_of(st.queue.begin(), st.queue.end(),
                                        [&](const queued_item& q) { return q.item.avoid != static_cast<int32_t>(i); });
         views[i].allowed = l.allowed() && (l.held > 0 || pending || waitable);
         // An answer on the way (or one a want would get) is a slot unless
         // the last report left no room: then it is most likely none.
-        bool room = !l.reported || l.others + l.outstanding < l.load.limit;
+        bool room = !finish_time || !l.reported || l.others + l.outstanding < l.load.limit;
         views[i].slot = l.held > 0 || ((pending || waitable) && room);
         views[i].limit = UINT32_MAX;
         if (l.reported) {
-          // The others' calls as last reported, plus this batcher's calls
-          // there now (the slot this batch takes is the score's + 1).
-          views[i].in_flight = l.others_calls + l.outstanding;
+          // The others' calls (finish_time) or slots as last reported, plus
+          // this batcher's calls there now (the slot this batch takes is the
+          // score's + 1).
+          views[i].in_flight = (finish_time ? l.others_calls : l.others) + l.outstanding;
           views[i].queue_depth = l.load.queue_depth;
           views[i].latency_ms = l.load.latency_ms > 0 ? l.load.latency_ms : l.latency_ms;
           views[i].failure_rate = l.load.failure_rate;
-          views[i].servers = l.load.servers;
-          views[i].unqueued_ms = l.load.unqueued_ms;
+          if (finish_time) {
+            views[i].servers = l.load.servers;
+            views[i].unqueued_ms = l.load.unqueued_ms;
+          }
         } else {
           views[i].in_flight = l.outstanding;
           views[i].latency_ms = l.latency_ms;

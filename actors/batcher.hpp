@@ -17,8 +17,8 @@
 /// and picks, by power of two choices, where a batch would be answered
 /// sooner, from each endpoint's job-wide load as its slot messages report
 /// it (calls in flight, the load probe's queue depth, latency with and
-/// without queueing, its server's slots, failure share). A batch may wait
-/// for a slot at the endpoint it prefers (an answer one message away, or a
+/// without queueing, its server's slots, failure share). With the gradient
+/// limiter a batch may wait for a slot at the endpoint it prefers (an answer one message away, or a
 /// call there ending: endpoints tell batchers holding unused slots their
 /// load whenever a call ends) rather than queue at a slower server, but
 /// not while a free slot elsewhere would run it at once; a slow, loaded or

@@ -280,7 +280,7 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
   // slots before the grant below (a batcher granted one now hears the load
   // with it).
   std::vector<caf::actor_addr> holders;
-  if (st.cfg.load_reports)
+  if (st.cfg.load_reports && st.cfg.limiter.kind == limiter_kind::gradient) // batchers wait only then
     for (auto& [addr, n] : st.granted)
       if (n > 0)
         holders.push_back(addr);

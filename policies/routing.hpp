@@ -205,10 +205,13 @@ public:
   /// queued there. The calls in flight include this caller's queued ones,
   /// and the probe's queue depth may count them too (the in-band probe
   /// estimates it from them alone), so: max(in_flight, min(in_flight,
-  /// servers) + queue_depth).
+  /// servers) + queue_depth); with `servers` unknown (1), in_flight +
+  /// queue_depth.
   static double calls_ahead(const endpoint_view& e) noexcept {
     double n = static_cast<double>(e.in_flight);
-    return std::max(n, std::min(n, std::max(1.0, e.servers)) + e.queue_depth);
+    if (!(e.servers > 1))
+      return n + e.queue_depth; // servers unknown: the probe's queue as well
+    return std::max(n, std::min(n, e.servers) + e.queue_depth);
   }
 
   /// A batch sent to `e` now would run at once, not queue at the server,

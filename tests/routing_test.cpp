@@ -252,6 +252,11 @@ TEST_CASE("routing: calls ahead count the probe's queue depth once, whoever's qu
   CHECK(router::runs_at_once(v)); // 2 + 1 <= 4: the probe's queue does not count here
   v.in_flight = 4;
   CHECK_FALSE(router::runs_at_once(v));
+  // Servers unknown (1): the probe's queue counts on top, as it always did.
+  v.servers = 1;
+  v.in_flight = 3;
+  v.queue_depth = 2;
+  CHECK(router::calls_ahead(v) == doctest::Approx(5.0));
   // An estimate of 3.6 slots lets a 4th call go (so it can grow); 3.4 not.
   v.in_flight = 3;
   v.servers = 3.6;
