@@ -60,6 +60,9 @@ struct batcher_state {
   /// Endpoints answer every want at once (load-aware over several
   /// endpoints: see endpoint_settings::load_reports).
   bool load_reports = false;
+  /// Load-aware routing by finish time, with waiting for a faster endpoint:
+  /// under the gradient limiter only (see pump).
+  bool finish_time = false;
   /// `routing.strategy` picks; for every strategy but load-aware, the
   /// endpoint the next batch goes to (-1: not chosen yet).
   std::unique_ptr<router> routes;
@@ -171,7 +174,7 @@ void send_batch(batcher_pointer self, uint32_t index, std::vector<work_item> ite
     r.failed = failed;
     self->send(st.cfg.breakers[index], outcome_atom::value, r);
     self->send(st.cfg.owner, scored_atom::value, std::move(results));
-    if (st.load_reports && !st.queue.empty() && st.cfg.model->limiter == limiter_kind::gradient)
+    if (st.finish_time && !st.queue.empty())
       pump(self); // one call fewer there: a slot held there may now run a batch at once
   };
   self->request(st.cfg.endpoints[index], caf::infinite, infer_atom::value, std::move(req))
@@ -309,7 +312,7 @@ void pump(batcher_pointer self) {
       // a failing endpoint fed with enough calls for its breaker to open
       // (scored by finish time, an idle healthy endpoint wins every pick
       // against one with any failures, and the breaker sees a trickle).
-      bool finish_time = st.cfg.model->limiter == limiter_kind::gradient;
+      bool finish_time = st.finish_time;
       std::vector<endpoint_view> views(n);
       bool probe_held = false;
       for (uint32_t i = 0; i < n; ++i) {
@@ -439,6 +442,7 @@ batcher_actor::behavior_type batcher_behavior(batcher_pointer self, batcher_sett
   st.links.resize(st.cfg.endpoints.size());
   st.routes = std::make_unique<router>(st.cfg.model->routing, st.cfg.routing_seed);
   st.load_reports = st.cfg.model->routing == routing_strategy::load_aware && st.cfg.endpoints.size() > 1;
+  st.finish_time = st.load_reports && st.cfg.model->limiter == limiter_kind::gradient;
   for (uint32_t i = 0; i < st.cfg.breakers.size(); ++i)
     self->send(st.cfg.breakers[i], subscribe_atom::value, caf::actor_cast<gate_listener>(self), i);
   return {

@@ -34,9 +34,9 @@ struct endpoint_state {
   /// Slots granted to each listener and not yet used by a call; returned
   /// when the listener dies (a restarted batcher must not leak slots).
   std::map<caf::actor_addr, uint32_t> granted;
-  /// With load reports: each listener's handle and its index for this
-  /// endpoint (from its wants), to tell those holding unused slots the load
-  /// when a call ends.
+  /// With load reports under the gradient limiter (`tells_holders`): each
+  /// listener's handle and its index for this endpoint (from its wants), to
+  /// tell those holding unused slots the load when a call ends.
   std::map<caf::actor_addr, std::pair<slot_listener, uint32_t>> listeners;
   std::unique_ptr<concurrency_limiter> limiter;
   /// Start time, calls in flight at the start and batch size, per call.
@@ -107,6 +107,13 @@ double failure_share(const endpoint_state& st, caf::actor_clock::time_point now)
     return 0.0;
   auto idle = std::chrono::duration<double>(now - st.failure_at).count();
   return idle > 0 ? st.failure_share * std::exp2(-idle) : st.failure_share;
+}
+
+/// Batchers may hold slots here unused while they wait for a faster
+/// endpoint (load reports under the gradient limiter: actors/batcher.cpp),
+/// so a call's end is told to them.
+bool tells_holders(const endpoint_state& st) {
+  return st.cfg.load_reports && st.cfg.limiter.kind == limiter_kind::gradient;
 }
 
 /// The endpoint's load now, for its slot messages (`grant` sets each
@@ -280,7 +287,7 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
   // slots before the grant below (a batcher granted one now hears the load
   // with it).
   std::vector<caf::actor_addr> holders;
-  if (st.cfg.load_reports && st.cfg.limiter.kind == limiter_kind::gradient) // batchers wait only then
+  if (tells_holders(st))
     for (auto& [addr, n] : st.granted)
       if (n > 0)
         holders.push_back(addr);
@@ -341,7 +348,7 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
         st.granted.emplace(listener.address(), 0);
         self->monitor(listener);
       }
-      if (st.cfg.load_reports)
+      if (tells_holders(st))
         st.listeners[listener.address()] = {listener, index};
       auto before = st.granted[listener.address()];
       // One entry per listener and index: a repeated want adds to it.
