@@ -29,14 +29,22 @@
 //   bench/run goodput [--seconds D] [--warmup W] [--loads 0.1,0.5,...]
 //                     [--only CONFIG]
 //
-// Prints a table and one RESULT line per configuration and load.
+// First, the floor in the same run: a plain blocking HTTP client's p50 call
+// (one at a time, no runtime) with 1 and with 2 records. Then a table and
+// one RESULT line per configuration and load; "call p50" is the backend
+// calls' p50 inside the job, so p50 - call p50 is what batching waits and
+// the runtime's own hand-offs add.
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include "bench/bench_support.hpp"
@@ -54,6 +62,38 @@ struct variant {
   /// concurrency.pacing (policies/call_pacing.hpp).
   bool pacing;
 };
+
+/// The p50 round trip of `calls` calls of `rows` records each from a plain
+/// blocking HTTP client (no runtime) to a fresh `server`, one every
+/// `gap_ms`: the floor any client of this server meets on this machine.
+double plain_call_p50_ms(const reference_server_options& options, uint32_t rows, int calls, double gap_ms) {
+  using namespace std::chrono;
+  reference_server server{options};
+  std::string err;
+  auto port = server.start(err);
+  if (port < 0)
+    return 0;
+  httplib::Client client{"127.0.0.1", port};
+  client.set_keep_alive(true);
+  client.set_tcp_nodelay(true);
+  std::string body = R"({"inputs":[)";
+  for (uint32_t i = 0; i < rows; ++i)
+    body += std::string{i > 0 ? "," : ""} + R"({"text":"great product"})";
+  body += "]}";
+  std::vector<double> ms;
+  for (int i = 0; i < calls + 10; ++i) {
+    auto t0 = steady_clock::now();
+    auto res = client.Post("/infer", body, "application/json");
+    auto t1 = steady_clock::now();
+    if (!res || res->status != 200)
+      return 0;
+    if (i >= 10) // the first calls open the connection and warm up
+      ms.push_back(duration<double, std::milli>(t1 - t0).count());
+    std::this_thread::sleep_until(t0 + duration_cast<steady_clock::duration>(duration<double, std::milli>(gap_ms)));
+  }
+  std::nth_element(ms.begin(), ms.begin() + static_cast<long>(ms.size() / 2), ms.end());
+  return ms[ms.size() / 2];
+}
 
 } // namespace
 
@@ -89,6 +129,18 @@ int main(int argc, char** argv) {
   };
   std::printf("server: k=%u a=%.1f ms c=%.2f ms bmax=%u -> limit %.0f records/s; a+c = %.2f ms\n", slots, base_ms,
               per_record_ms, max_batch, limit, base_ms + per_record_ms);
+  // The floor, in the same run: what a plain client's call takes alone.
+  // At 10% load calls must carry about 2 records (one per call needs 7.4
+  // of the 4 slots), so the first record of a call also waits one gap
+  // between arrivals for the second.
+  auto plain1 = plain_call_p50_ms(sim_server(slots, base_ms, per_record_ms), 1, 200, base_ms + 2);
+  auto plain2 = plain_call_p50_ms(sim_server(slots, base_ms, per_record_ms), 2, 200, base_ms + 2);
+  auto gap_10 = 1000.0 / (0.1 * limit);
+  std::printf("plain client, no runtime, one call at a time: p50 %.2f ms with 1 record, %.2f ms with 2; at 10%% "
+              "load a record first in a call of 2 waits %.2f ms more: %.2f ms\n",
+              plain1, plain2, gap_10, plain2 + gap_10);
+  std::printf("RESULT config=plain-client p50_ms_1=%.2f p50_ms_2=%.2f first_of_2_at_10pct_ms=%.2f\n", plain1, plain2,
+              plain2 + gap_10);
   std::printf("%-19s %7s %9s %8s %8s %9s %7s %9s\n", "config", "offered", "goodput", "p50 ms", "p99 ms",
               "call p50", "batch", "src lag");
   int failures = 0;
