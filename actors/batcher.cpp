@@ -3,10 +3,12 @@
 #include <algorithm>
 
 #include <deque>
+#include <optional>
 
 #include <caf/all.hpp>
 
 #include "policies/batching.hpp"
+#include "policies/circuit_breaker.hpp"
 #include "policies/routing.hpp"
 
 namespace sinfer {
@@ -41,6 +43,15 @@ struct endpoint_link {
   /// A want went out and no slot message came since: with load reports its
   /// answer (slots, or a 0-slot report) is one message away.
   bool asked = false;
+  /// The outcomes this batcher reported to the endpoint's subtask breaker
+  /// and that breaker counts (those of its current epoch, `breaker_epoch`),
+  /// in a window like its own (a new epoch clears it, as closing clears the
+  /// breaker's): whether the breaker's window shows the endpoint's
+  /// failures yet, before routing counts them against it
+  /// (router::counted_failure_rate). A model that is also a fallback shares
+  /// its breakers with the fallback's batcher: each sees its own calls.
+  std::optional<outcome_window> reported_outcomes;
+  uint64_t breaker_epoch = 0;
 
   bool allowed() const noexcept {
     return gate.state == breaker_state::closed
@@ -60,9 +71,9 @@ struct batcher_state {
   /// Endpoints answer every want at once (load-aware over several
   /// endpoints: see endpoint_settings::load_reports).
   bool load_reports = false;
-  /// Load-aware routing by finish time, with waiting for a faster endpoint:
-  /// under the gradient limiter only (see pump).
-  bool finish_time = false;
+  /// The failure rate at which the model's breakers open (the lower of
+  /// the subtask's and, when on, the job's).
+  double breaker_rate = 0.5;
   /// `routing.strategy` picks; for every strategy but load-aware, the
   /// endpoint the next batch goes to (-1: not chosen yet).
   std::unique_ptr<router> routes;
@@ -172,9 +183,11 @@ void send_batch(batcher_pointer self, uint32_t index, std::vector<work_item> ite
     bool failed = false;
     auto results = split_result(*st.cfg.model, *sent, static_cast<int32_t>(index), res, failed);
     r.failed = failed;
+    if (r.subtask_epoch == l.breaker_epoch) // else the breaker ignores it too
+      l.reported_outcomes->add(self->clock().now(), 1, failed ? 1 : 0, 0);
     self->send(st.cfg.breakers[index], outcome_atom::value, r);
     self->send(st.cfg.owner, scored_atom::value, std::move(results));
-    if (st.finish_time && !st.queue.empty())
+    if (st.load_reports && !st.queue.empty())
       pump(self); // one call fewer there: a slot held there may now run a batch at once
   };
   self->request(st.cfg.endpoints[index], caf::infinite, infer_atom::value, std::move(req))
@@ -303,16 +316,12 @@ void pump(batcher_pointer self) {
       // first: their few probes decide recovery and would otherwise go
       // unused.
       //
-      // Waiting for a faster endpoint is for the gradient limiter only
-      // (`finish_time`): its limits let calls queue at the server (sqrt of
-      // the limit), which is what the wait avoids. With fixed or aimd
-      // concurrency the limit is taken as the server's slots, a granted slot
-      // never queues, and the router picks among the endpoints holding or
-      // owing a slot by (calls + probe queue + 1) x latency; that also keeps
-      // a failing endpoint fed with enough calls for its breaker to open
-      // (scored by finish time, an idle healthy endpoint wins every pick
-      // against one with any failures, and the breaker sees a trickle).
-      bool finish_time = st.finish_time;
+      // An endpoint's failures count against it only below its breaker's
+      // failure rate, or once its breaker's window shows that rate
+      // (router::counted_failure_rate): scored by finish time, an idle
+      // healthy endpoint wins every pick against one with any failures, and
+      // an endpoint failing at the breaker's rate must get the calls its
+      // breaker needs to open.
       std::vector<endpoint_view> views(n);
       bool probe_held = false;
       for (uint32_t i = 0; i < n; ++i) {
@@ -320,27 +329,28 @@ void pump(batcher_pointer self) {
         bool pending = l.held == 0 && l.asked && st.load_reports;
         // Waiting is only for an endpoint that want_slots will ask: one
         // that some queued record does not avoid.
-        bool waitable = finish_time && l.held == 0 && !pending && st.load_reports && l.reported && !l.load.paused
+        bool waitable = l.held == 0 && !pending && st.load_reports && l.reported && !l.load.paused
                         && std::any_of(st.queue.begin(), st.queue.end(),
                                        [&](const queued_item& q) { return q.item.avoid != static_cast<int32_t>(i); });
         views[i].allowed = l.allowed() && (l.held > 0 || pending || waitable);
         // An answer on the way (or one a want would get) is a slot unless
         // the last report left no room: then it is most likely none.
-        bool room = !finish_time || !l.reported || l.others + l.outstanding < l.load.limit;
+        bool room = !l.reported || l.others + l.outstanding < l.load.limit;
         views[i].slot = l.held > 0 || ((pending || waitable) && room);
         views[i].limit = UINT32_MAX;
         if (l.reported) {
-          // The others' calls (finish_time) or slots as last reported, plus
-          // this batcher's calls there now (the slot this batch takes is the
-          // score's + 1).
-          views[i].in_flight = (finish_time ? l.others_calls : l.others) + l.outstanding;
+          // The others' calls as last reported (not their unused slots: those
+          // carry no work), plus this batcher's calls there now (the slot this
+          // batch takes is the score's + 1).
+          views[i].in_flight = l.others_calls + l.outstanding;
           views[i].queue_depth = l.load.queue_depth;
           views[i].latency_ms = l.load.latency_ms > 0 ? l.load.latency_ms : l.latency_ms;
-          views[i].failure_rate = l.load.failure_rate;
-          if (finish_time) {
-            views[i].servers = l.load.servers;
-            views[i].unqueued_ms = l.load.unqueued_ms;
-          }
+          auto window = l.reported_outcomes->at(self->clock().now());
+          views[i].failure_rate =
+            router::counted_failure_rate(l.load.failure_rate, l.load.breaker_failure_rate, st.breaker_rate, window.calls,
+                                         window.failures, st.cfg.model->subtask_breaker.minimum_calls);
+          views[i].servers = l.load.servers;
+          views[i].unqueued_ms = l.load.unqueued_ms;
         } else {
           views[i].in_flight = l.outstanding;
           views[i].latency_ms = l.latency_ms;
@@ -440,9 +450,14 @@ batcher_actor::behavior_type batcher_behavior(batcher_pointer self, batcher_sett
     st.input_names.push_back(in.first);
   st.inputs = st.input_names.size();
   st.links.resize(st.cfg.endpoints.size());
+  for (auto& l : st.links)
+    l.reported_outcomes.emplace(st.cfg.model->subtask_breaker);
+  // The lower of the two tiers' rates: either breaker must get its calls.
+  st.breaker_rate = st.cfg.model->subtask_breaker.failure_rate;
+  if (st.cfg.model->job_breaker_enabled)
+    st.breaker_rate = std::min(st.breaker_rate, st.cfg.model->job_breaker.failure_rate);
   st.routes = std::make_unique<router>(st.cfg.model->routing, st.cfg.routing_seed);
   st.load_reports = st.cfg.model->routing == routing_strategy::load_aware && st.cfg.endpoints.size() > 1;
-  st.finish_time = st.load_reports && st.cfg.model->limiter == limiter_kind::gradient;
   for (uint32_t i = 0; i < st.cfg.breakers.size(); ++i)
     self->send(st.cfg.breakers[i], subscribe_atom::value, caf::actor_cast<gate_listener>(self), i);
   return {
@@ -476,7 +491,14 @@ batcher_actor::behavior_type batcher_behavior(batcher_pointer self, batcher_sett
       pump(self);
     },
     [=](gate_atom, uint32_t index, endpoint_gate& gate) {
-      self->state.links.at(index).gate = gate;
+      auto& link = self->state.links.at(index);
+      // UINT64_MAX: calls under the job tier's decision, which the subtask
+      // breaker does not count (its epoch is unchanged meanwhile).
+      if (gate.subtask_epoch != UINT64_MAX && gate.subtask_epoch != link.breaker_epoch) {
+        link.reported_outcomes->clear();
+        link.breaker_epoch = gate.subtask_epoch;
+      }
+      link.gate = gate;
       pump(self);
     },
   };

@@ -31,13 +31,17 @@ struct endpoint_state {
   /// Slots granted or in a call.
   uint32_t busy = 0;
   std::deque<waiter> waiters;
-  /// Slots granted to each listener and not yet used by a call; returned
-  /// when the listener dies (a restarted batcher must not leak slots).
-  std::map<caf::actor_addr, uint32_t> granted;
-  /// With load reports under the gradient limiter (`tells_holders`): each
-  /// listener's handle and its index for this endpoint (from its wants), to
-  /// tell those holding unused slots the load when a call ends.
-  std::map<caf::actor_addr, std::pair<slot_listener, uint32_t>> listeners;
+  /// Each listener that wanted slots here: the slots granted to it and not
+  /// yet used by a call (returned when it dies: a restarted batcher must
+  /// not leak slots), and its handle and index for this endpoint, to tell
+  /// it the load when a call ends while it holds unused slots (load
+  /// reports only).
+  struct listener_entry {
+    uint32_t granted = 0;
+    slot_listener handle;
+    uint32_t index = 0;
+  };
+  std::map<caf::actor_addr, listener_entry> listeners;
   std::unique_ptr<concurrency_limiter> limiter;
   /// Start time, calls in flight at the start and batch size, per call.
   struct call_start {
@@ -61,8 +65,10 @@ struct endpoint_state {
   /// Smoothed latency of successful calls (TCP's SRTT, 1/8), fading while
   /// idle for the routers (policies/routing.hpp).
   latency_estimate latency;
-  /// The failure share (endpoint_load::failure_rate) at `failure_at`.
+  /// The failure shares (endpoint_load::failure_rate and
+  /// breaker_failure_rate) at `failure_at`.
   double failure_share = 0.0;
+  double breaker_failure_share = 0.0;
   caf::actor_clock::time_point failure_at{};
   /// probe.type in-band: the estimate from this endpoint's calls.
   std::unique_ptr<in_band_probe> in_band;
@@ -101,19 +107,13 @@ void publish_reading(endpoint_counters& c, const probe_reading& r) {
   raise_to(c.max_probe_queue_depth, r.queue_depth);
 }
 
-/// The failure share at `now`: halves every second since the last call.
-double failure_share(const endpoint_state& st, caf::actor_clock::time_point now) {
-  if (st.failure_share <= 0)
+/// A failure share of `st` at `now`: halves every second since the last
+/// call.
+double faded(const endpoint_state& st, double share, caf::actor_clock::time_point now) {
+  if (share <= 0)
     return 0.0;
   auto idle = std::chrono::duration<double>(now - st.failure_at).count();
-  return idle > 0 ? st.failure_share * std::exp2(-idle) : st.failure_share;
-}
-
-/// Batchers may hold slots here unused while they wait for a faster
-/// endpoint (load reports under the gradient limiter: actors/batcher.cpp),
-/// so a call's end is told to them.
-bool tells_holders(const endpoint_state& st) {
-  return st.cfg.load_reports && st.cfg.limiter.kind == limiter_kind::gradient;
+  return idle > 0 ? share * std::exp2(-idle) : share;
 }
 
 /// The endpoint's load now, for its slot messages (`grant` sets each
@@ -126,7 +126,8 @@ endpoint_load load_now(endpoint_pointer self) {
   l.calls = static_cast<uint32_t>(st.waiting.size());
   l.limit = st.limiter->limit();
   l.latency_ms = st.latency.current(now, !st.started.empty()); // calls in flight: no fading
-  l.failure_rate = failure_share(st, now);
+  l.failure_rate = faded(st, st.failure_share, now);
+  l.breaker_failure_rate = faded(st, st.breaker_failure_share, now);
   l.paused = now < st.paused_until;
   l.servers = st.limiter->server_slots();
   l.unqueued_ms = st.limiter->unqueued_latency_ns() / 1e6;
@@ -209,7 +210,7 @@ void grant(endpoint_pointer self) {
     auto k = std::min(w.wanted, limit - st.busy);
     st.busy += k;
     w.wanted -= k;
-    st.granted[w.listener.address()] += k;
+    st.listeners[w.listener.address()].granted += k;
     load.in_flight = st.busy;
     self->send(w.listener, slot_atom::value, w.index, k, load);
     if (w.wanted == 0)
@@ -248,8 +249,12 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
     if (res.error.cls != error_class::fatal_record) {
       // A bad record says nothing about the endpoint.
       double failed = res.error.ok() ? 0.0 : 1.0;
-      auto share = failure_share(st, now);
+      // What the breakers count: not rate limiting either.
+      double breaker_failed = res.error.cls == error_class::rate_limited ? 0.0 : failed;
+      auto share = faded(st, st.failure_share, now);
+      auto breaker_share = faded(st, st.breaker_failure_share, now);
       st.failure_share = share + (failed - share) / 8;
+      st.breaker_failure_share = breaker_share + (breaker_failed - breaker_share) / 8;
       st.failure_at = now;
     }
     st.started.erase(s);
@@ -286,27 +291,26 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
   // it, or its view stays at the calls of its grant. Those holding unused
   // slots before the grant below (a batcher granted one now hears the load
   // with it).
-  std::vector<caf::actor_addr> holders;
-  if (tells_holders(st))
-    for (auto& [addr, n] : st.granted)
-      if (n > 0)
-        holders.push_back(addr);
+  std::vector<std::pair<slot_listener, uint32_t>> holders;
+  if (st.cfg.load_reports)
+    for (auto& [addr, l] : st.listeners)
+      if (l.granted > 0)
+        holders.emplace_back(l.handle, l.index);
   grant(self);
   if (!holders.empty()) {
     auto load = load_now(self);
-    for (auto& addr : holders)
-      if (auto l = st.listeners.find(addr); l != st.listeners.end())
-        self->send(l->second.first, slot_atom::value, l->second.second, uint32_t{0}, load);
+    for (auto& [handle, index] : holders)
+      self->send(handle, slot_atom::value, index, uint32_t{0}, load);
   }
 }
 
 /// One granted slot of the current sender is now used or given back.
 void take_grant(endpoint_pointer self, uint32_t n) {
   auto& st = self->state;
-  auto i = st.granted.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
-  if (i == st.granted.end())
+  auto i = st.listeners.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+  if (i == st.listeners.end())
     return;
-  i->second -= std::min(i->second, n);
+  i->second.granted -= std::min(i->second.granted, n);
 }
 
 scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpoint_settings cfg) {
@@ -328,12 +332,11 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
   // A listener that dies gives back the slots it held and its place in line.
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& st = self->state;
-    auto i = st.granted.find(msg.source);
-    if (i != st.granted.end()) {
-      st.busy -= std::min(st.busy, i->second);
-      st.granted.erase(i);
+    auto i = st.listeners.find(msg.source);
+    if (i != st.listeners.end()) {
+      st.busy -= std::min(st.busy, i->second.granted);
+      st.listeners.erase(i);
     }
-    st.listeners.erase(msg.source);
     st.waiters.erase(std::remove_if(st.waiters.begin(), st.waiters.end(),
                                     [&](const waiter& w) { return w.listener.address() == msg.source; }),
                      st.waiters.end());
@@ -344,13 +347,14 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
       auto& st = self->state;
       if (n == 0)
         return;
-      if (st.granted.count(listener.address()) == 0) {
-        st.granted.emplace(listener.address(), 0);
+      auto known = st.listeners.find(listener.address());
+      if (known == st.listeners.end()) {
+        known = st.listeners.emplace(listener.address(), endpoint_state::listener_entry{}).first;
         self->monitor(listener);
       }
-      if (tells_holders(st))
-        st.listeners[listener.address()] = {listener, index};
-      auto before = st.granted[listener.address()];
+      known->second.handle = listener;
+      known->second.index = index;
+      auto before = known->second.granted;
       // One entry per listener and index: a repeated want adds to it.
       bool added = false;
       for (auto& w : st.waiters)
@@ -364,7 +368,7 @@ scheduled_endpoint::behavior_type endpoint_behavior(endpoint_pointer self, endpo
       grant(self);
       // Nothing granted at once: say so at once, with the load, so the
       // batcher's router does not wait here on a stale view.
-      if (st.cfg.load_reports && st.granted[listener.address()] == before)
+      if (st.cfg.load_reports && st.listeners[listener.address()].granted == before)
         self->send(listener, slot_atom::value, index, uint32_t{0}, load_now(self));
     },
     [=](release_atom, uint32_t n) {

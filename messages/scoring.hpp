@@ -153,6 +153,10 @@ struct endpoint_load {
   /// of failures (every class but fatal-record) that halves every second,
   /// so it fades once calls stop (a breaker opened) or succeed again.
   double failure_rate = 0;
+  /// The same over the failures circuit breakers count (not rate limiting
+  /// either): routing leaves `failure_rate` out while the breaker is about
+  /// to rule on these (router::counted_failure_rate).
+  double breaker_failure_rate = 0;
   /// A Retry-After pause holds: no grants until it passes.
   bool paused = false;
   /// The calls the server runs at once, as the endpoint's limiter knows it
@@ -165,7 +169,8 @@ struct endpoint_load {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, endpoint_load& x) {
-  return f(x.in_flight, x.calls, x.limit, x.queue_depth, x.latency_ms, x.failure_rate, x.paused, x.servers, x.unqueued_ms);
+  return f(x.in_flight, x.calls, x.limit, x.queue_depth, x.latency_ms, x.failure_rate, x.breaker_failure_rate,
+           x.paused, x.servers, x.unqueued_ms);
 }
 
 /// The end of one call, as a batcher reports it to its subtask breaker.

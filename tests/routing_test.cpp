@@ -236,6 +236,50 @@ TEST_CASE("routing: load-aware waits for a faster endpoint rather than queue at 
   CHECK(router::score(plain, 5) == doctest::Approx(16.0));
 }
 
+TEST_CASE("routing: failures count against an endpoint unless its breaker is about to rule on them") {
+  // The breaker opens at 50% failures over at least 10 calls. `share`: the
+  // endpoint's recent failures, rate limiting included; `breaker`: those
+  // its breaker counts, smoothed.
+  struct row {
+    double share, breaker;
+    uint64_t window_calls, window_failures;
+    double counted;
+  };
+  for (auto r : std::vector<row>{
+         {0.0, 0.0, 100, 0, 0.0},   // healthy
+         {0.2, 0.2, 100, 5, 0.2},   // below the breaker's rate: steer around it
+         {0.49, 0.49, 0, 0, 0.49},  // below, even with nothing in the window
+         {0.9, 0.0, 100, 0, 0.9},   // rate limited: the breaker does not count it, routing does
+         {0.6, 0.6, 100, 10, 0.0},  // at the rate, window still full of successes: fed as healthy
+         {1.0, 1.0, 100, 49, 0.0},  // one failure short of opening
+         {1.0, 1.0, 100, 50, 1.0},  // the window holds the rate: the breaker rules
+         {0.8, 0.8, 9, 9, 0.0},     // the rate, but fewer calls than the breaker needs
+         {0.8, 0.8, 10, 9, 0.8},    // enough calls
+         {0.5, 0.5, 0, 0, 0.0},     // exactly the rate, empty window
+       }) {
+    CAPTURE(r.share);
+    CAPTURE(r.breaker);
+    CAPTURE(r.window_calls);
+    CAPTURE(r.window_failures);
+    CHECK(router::counted_failure_rate(r.share, r.breaker, 0.5, r.window_calls, r.window_failures, 10)
+          == doctest::Approx(r.counted));
+  }
+  // What it changes: an idle healthy endpoint against one failing at the
+  // breaker's rate, both running a batch at once. Counted, the failing one
+  // never wins; routed as healthy, it gets its share of the pairs (its
+  // breaker then sees the calls it needs).
+  router rt{routing_strategy::load_aware, 3};
+  auto eps = views({{true, 0, 8, 0, 2, 1, 0.0}, {true, 0, 8, 0, 2, 1, 0.9}});
+  int failing = 0;
+  for (int i = 0; i < 100; ++i)
+    failing += rt.pick(eps) == 1 ? 1 : 0;
+  CHECK(failing == 0);
+  eps[1].failure_rate = router::counted_failure_rate(0.9, 0.9, 0.5, 100, 20, 10);
+  for (int i = 0; i < 100; ++i)
+    failing += rt.pick(eps) == 1 ? 1 : 0;
+  CHECK(failing > 20);
+}
+
 TEST_CASE("routing: calls ahead count the probe's queue depth once, whoever's queue it is") {
   endpoint_view v;
   v.servers = 4;
