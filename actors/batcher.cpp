@@ -71,6 +71,9 @@ struct batcher_state {
   /// Endpoints answer every want at once (load-aware over several
   /// endpoints: see endpoint_settings::load_reports).
   bool load_reports = false;
+  /// Load-aware routing by finish time, with waiting for a faster endpoint:
+  /// under the gradient limiter only (see pump).
+  bool finish_time = false;
   /// The failure rate at which the model's breakers open (the lower of
   /// the subtask's and, when on, the job's).
   double breaker_rate = 0.5;
@@ -187,7 +190,7 @@ void send_batch(batcher_pointer self, uint32_t index, std::vector<work_item> ite
       l.reported_outcomes->add(self->clock().now(), 1, failed ? 1 : 0, 0);
     self->send(st.cfg.breakers[index], outcome_atom::value, r);
     self->send(st.cfg.owner, scored_atom::value, std::move(results));
-    if (st.load_reports && !st.queue.empty())
+    if (st.finish_time && !st.queue.empty())
       pump(self); // one call fewer there: a slot held there may now run a batch at once
   };
   self->request(st.cfg.endpoints[index], caf::infinite, infer_atom::value, std::move(req))
@@ -316,12 +319,23 @@ void pump(batcher_pointer self) {
       // first: their few probes decide recovery and would otherwise go
       // unused.
       //
-      // An endpoint's failures count against it only below its breaker's
-      // failure rate, or once its breaker's window shows that rate
-      // (router::counted_failure_rate): scored by finish time, an idle
-      // healthy endpoint wins every pick against one with any failures, and
-      // an endpoint failing at the breaker's rate must get the calls its
-      // breaker needs to open.
+      // Waiting for a faster endpoint, and the score by finish time, are
+      // for the gradient limiter only (`finish_time`): its limits let calls
+      // queue at the server (sqrt of the limit), which is what they avoid
+      // (bench/run routing --limiter gradient: 0.63-0.67 of capacity
+      // without, 0.92-0.97 with). With fixed or aimd concurrency the limit
+      // is taken as the server's slots and a granted slot never queues:
+      // waiting gained nothing measurable (fixed k 0.904-0.945 with it,
+      // 0.908-0.928 without), and the finish-time score, which counts no
+      // calls below the server's slots, split two idle endpoints of the
+      // same speed by noise (the demo: 246 : 756 calls, against 463 : 539).
+      // There the router picks among the endpoints holding or owing a slot
+      // by (calls + probe queue + 1) x latency. In both, an endpoint's
+      // failures count against it only below its breaker's failure rate, or
+      // once its breaker's window shows that rate
+      // (router::counted_failure_rate): an endpoint failing at the
+      // breaker's rate must get the calls its breaker needs to open.
+      bool finish_time = st.finish_time;
       std::vector<endpoint_view> views(n);
       bool probe_held = false;
       for (uint32_t i = 0; i < n; ++i) {
@@ -329,28 +343,30 @@ void pump(batcher_pointer self) {
         bool pending = l.held == 0 && l.asked && st.load_reports;
         // Waiting is only for an endpoint that want_slots will ask: one
         // that some queued record does not avoid.
-        bool waitable = l.held == 0 && !pending && st.load_reports && l.reported && !l.load.paused
+        bool waitable = finish_time && l.held == 0 && !pending && st.load_reports && l.reported && !l.load.paused
                         && std::any_of(st.queue.begin(), st.queue.end(),
                                        [&](const queued_item& q) { return q.item.avoid != static_cast<int32_t>(i); });
         views[i].allowed = l.allowed() && (l.held > 0 || pending || waitable);
         // An answer on the way (or one a want would get) is a slot unless
         // the last report left no room: then it is most likely none.
-        bool room = !l.reported || l.others + l.outstanding < l.load.limit;
+        bool room = !finish_time || !l.reported || l.others + l.outstanding < l.load.limit;
         views[i].slot = l.held > 0 || ((pending || waitable) && room);
         views[i].limit = UINT32_MAX;
         if (l.reported) {
-          // The others' calls as last reported (not their unused slots: those
-          // carry no work), plus this batcher's calls there now (the slot this
-          // batch takes is the score's + 1).
-          views[i].in_flight = l.others_calls + l.outstanding;
+          // The others' calls (finish_time: not their unused slots, which
+          // carry no work) or slots as last reported, plus this batcher's
+          // calls there now (the slot this batch takes is the score's + 1).
+          views[i].in_flight = (finish_time ? l.others_calls : l.others) + l.outstanding;
           views[i].queue_depth = l.load.queue_depth;
           views[i].latency_ms = l.load.latency_ms > 0 ? l.load.latency_ms : l.latency_ms;
           auto window = l.reported_outcomes->at(self->clock().now());
           views[i].failure_rate =
             router::counted_failure_rate(l.load.failure_rate, l.load.breaker_failure_rate, st.breaker_rate, window.calls,
                                          window.failures, st.cfg.model->subtask_breaker.minimum_calls);
-          views[i].servers = l.load.servers;
-          views[i].unqueued_ms = l.load.unqueued_ms;
+          if (finish_time) {
+            views[i].servers = l.load.servers;
+            views[i].unqueued_ms = l.load.unqueued_ms;
+          }
         } else {
           views[i].in_flight = l.outstanding;
           views[i].latency_ms = l.latency_ms;
@@ -458,6 +474,7 @@ batcher_actor::behavior_type batcher_behavior(batcher_pointer self, batcher_sett
     st.breaker_rate = std::min(st.breaker_rate, st.cfg.model->job_breaker.failure_rate);
   st.routes = std::make_unique<router>(st.cfg.model->routing, st.cfg.routing_seed);
   st.load_reports = st.cfg.model->routing == routing_strategy::load_aware && st.cfg.endpoints.size() > 1;
+  st.finish_time = st.load_reports && st.cfg.model->limiter == limiter_kind::gradient;
   for (uint32_t i = 0; i < st.cfg.breakers.size(); ++i)
     self->send(st.cfg.breakers[i], subscribe_atom::value, caf::actor_cast<gate_listener>(self), i);
   return {

@@ -18,11 +18,12 @@
 /// sooner, from each endpoint's job-wide load as its slot messages report
 /// it (calls in flight, the load probe's queue depth, latency with and
 /// without queueing, its server's slots, failure share, the last left out
-/// while the endpoint's breaker is about to rule on its failures). A batch
-/// may wait for a slot at the endpoint it prefers (an answer one message
-/// away, or a call there ending: endpoints tell batchers holding unused
-/// slots their load whenever a call ends) rather than queue at a slower
-/// server, but not while a free slot elsewhere would run it at once; a
+/// while the endpoint's breaker is about to rule on its failures). With
+/// the gradient limiter a batch may wait for a slot at the endpoint it
+/// prefers (an answer one message away, or a call there ending: endpoints
+/// tell batchers holding unused slots their load whenever a call ends)
+/// rather than queue at a slower server, but not while a free slot
+/// elsewhere would run it at once; a
 /// slow, loaded or suspect endpoint thus gets fewer batches, yet still
 /// takes them while the others are full. Round-robin, weighted
 /// and primary-backup pin the next batch to the endpoint the router names

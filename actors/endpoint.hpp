@@ -17,8 +17,9 @@
 /// for the batchers' load-aware router. With `load_reports` a want that
 /// cannot be granted at once is answered at once with (slot, index, 0,
 /// load): every want gets an answer in one message, so a batcher may wait
-/// for the answer of the endpoint its router prefers; and (as batchers may
-/// hold a slot here while waiting for a faster endpoint) when a call ends
+/// for the answer of the endpoint its router prefers; and with the gradient
+/// limiter (where batchers may hold a slot here while waiting for a faster
+/// endpoint) when a call ends
 /// each batcher holding slots here unused gets (slot, index, 0, load), so
 /// its view does not stay at its grant's load. The queue depth is
 /// `routing_queue_depth` of:

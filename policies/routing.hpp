@@ -238,15 +238,16 @@ public:
   /// endpoint wins every pick. For failures below the breaker's rate that
   /// is the point: the breaker will not open, routing steers around them
   /// (and around rate limiting, which the breaker does not count). At the
-  /// breaker's rate it hid the endpoint from its breaker: a trickle of
-  /// calls, and a window full of older successes took seconds to reach the
-  /// rate (the simulator's outage, 120 s in, opened the job breaker at
-  /// 124.3 s; the demo's job breaker did not close again within its 8 s).
-  /// The breaker stops the calls and is what operators are paged on, so
-  /// such an endpoint is routed as healthy until the window shows the
-  /// rate: as many failed calls either way (57 in the outage), but the
-  /// breaker opens at 121.4 s. (The rest of the delay: the shares are
-  /// smoothed, 1/8, so the first failures read below the rate.)
+  /// breaker's rate it hid the endpoint from its breaker: fewer calls, and
+  /// a window full of older successes took longer to reach the rate. The
+  /// simulator's outage (120 s in) opened the job breaker at 120.95 s with
+  /// fixed concurrency and 124.3 s scored by finish time (which let the
+  /// demo's job breaker miss its 8 s to close in 1 run of 7). The breaker
+  /// stops the calls and is what operators are paged on, so such an
+  /// endpoint is routed as healthy until the window shows the rate: as
+  /// many failed calls either way (57 in the outage), but the breaker opens
+  /// at 120.1 s (121.4 s by finish time: the shares are smoothed, 1/8, so
+  /// the first failures read below the rate).
   static double counted_failure_rate(double share, double breaker_share, double threshold, uint64_t window_calls,
                                      uint64_t window_failures, uint64_t minimum_calls) noexcept {
     if (!(breaker_share >= threshold))

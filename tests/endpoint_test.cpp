@@ -95,9 +95,11 @@ TEST_CASE("endpoint: with load reports, a call's end tells the listeners holding
     auto& sys = vt.system();
     auto es = test::answering_endpoint(2, std::chrono::milliseconds{8});
     es.load_reports = reports;
-    // Batchers may hold slots unused while they wait for a faster endpoint
-    // (actors/batcher.cpp), with load reports only: only then are holders
-    // told. (Fixed concurrency 2, whatever the limiter.)
+    // Batchers wait for a faster endpoint only under the gradient limiter
+    // (actors/batcher.cpp): only then are holders told.
+    es.limiter.kind = limiter_kind::gradient;
+    es.limiter.min = 2;
+    es.limiter.initial = 2;
     es.pacing = false;
     auto ep = vt.stop_at_end(spawn_endpoint(sys, es));
     struct heard {

@@ -186,13 +186,16 @@ TEST_CASE("sim scenario: outage and recovery, two-tier breaker against subtask b
   // opens for all four subtasks at once.
   CHECK(two_tier.wasted_calls <= 70);
   CHECK(subtask_only.wasted_calls >= 3 * two_tier.wasted_calls);
-  // The job breaker opened within 2 s of the outage (it began at 120 s).
+  // The job breaker opened within 0.5 s of the outage (it began at 120 s):
+  // routing feeds the failing endpoint as healthy until the breaker's window
+  // shows the failure rate (router::counted_failure_rate; 120.95 s without
+  // it, the failure share steering calls away from the first failures on).
   auto opened = std::find_if(two_tier.transitions.begin(), two_tier.transitions.end(), [](const sim_transition& t) {
     return t.scope == "job" && t.to == "open";
   });
   REQUIRE(opened != two_tier.transitions.end());
   CHECK(opened->at >= 120.0);
-  CHECK(opened->at <= 122.0);
+  CHECK(opened->at <= 120.5);
   // After recovery (240 s) traffic returns within the last open period plus
   // the probes' time, and gpu-a then carries its share again.
   double last_open = 0, closed_at = -1;
