@@ -186,7 +186,9 @@ void send_batch(batcher_pointer self, uint32_t index, std::vector<work_item> ite
     bool failed = false;
     auto results = split_result(*st.cfg.model, *sent, static_cast<int32_t>(index), res, failed);
     r.failed = failed;
-    if (r.subtask_epoch == l.breaker_epoch) // else the breaker ignores it too
+    // Read only by load-aware routing with load reports; the breaker
+    // ignores outcomes of another epoch too.
+    if (st.load_reports && r.subtask_epoch == l.breaker_epoch)
       l.reported_outcomes->add(self->clock().now(), 1, failed ? 1 : 0, 0);
     self->send(st.cfg.breakers[index], outcome_atom::value, r);
     self->send(st.cfg.owner, scored_atom::value, std::move(results));
