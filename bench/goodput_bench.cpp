@@ -1,5 +1,5 @@
 // goodput_bench: what batching and concurrency control buy against a model
-// server, over open-loop load from 10% to 200% of the server's limit.
+// server, over open-loop load from 5% to 200% of the server's limit.
 //
 // The server is sim/reference_server on loopback (real sockets, real time):
 // k slots, a batch of b records takes a + c*b ms; its limit is
@@ -100,7 +100,7 @@ double plain_call_p50_ms(const reference_server_options& options, uint32_t rows,
 int main(int argc, char** argv) {
   CLI::App app{"goodput_bench: sinfer's batching vs no batching vs fixed-wait batching against a model server"};
   double seconds = 4, warmup = 1.5;
-  std::string loads_text = "0.1,0.5,0.9,1.1,2.0";
+  std::string loads_text = "0.05,0.1,0.5,0.9,1.1,2.0";
   std::string only;
   uint32_t slots = 4, max_batch = 64;
   double base_ms = 5, per_record_ms = 0.2;
@@ -141,6 +141,11 @@ int main(int argc, char** argv) {
               plain1, plain2, gap_10, plain2 + gap_10);
   std::printf("RESULT config=plain-client p50_ms_1=%.2f p50_ms_2=%.2f first_of_2_at_10pct_ms=%.2f\n", plain1, plain2,
               plain2 + gap_10);
+  // Up to this load one record per call fits the server's slots (k calls
+  // of a + c each), so p50 can be one call: a + c plus the round trip.
+  auto single_share = slots * 1000.0 / (base_ms + per_record_ms) / limit;
+  std::printf("one record per call fits up to %.1f%% of the limit (k / (a + c) = %.0f records/s)\n",
+              100.0 * single_share, single_share * limit);
   std::printf("%-19s %7s %9s %8s %8s %9s %7s %9s\n", "config", "offered", "goodput", "p50 ms", "p99 ms",
               "call p50", "batch", "src lag");
   int failures = 0;
