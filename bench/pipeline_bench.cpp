@@ -17,8 +17,8 @@
 //   max-concurrent-operations `--credit`, jsonl sink, dead letters in a temp
 //   dir. Timed by the job's own report (elapsed_ns: supervisor start to the
 //   sink's done; the actor system's startup and shutdown are not included).
-//   The actor system gets `--threads` scheduler threads (default: CAF's own
-//   default, max(cores, 4)).
+//   The actor system gets `--threads` scheduler threads (default: one per
+//   core, run_job's own default; CAF's would be max(cores, 4)).
 //
 // Both write to /dev/null. Before timing, both run once on a small count
 // writing to temp files, and their outputs are compared (as sorted lines:
@@ -92,8 +92,8 @@ void usage(std::FILE* to, const char* argv0) {
                "  --batch B        records per model call, both variants (default 64)\n"
                "  --credit C       pipeline max-concurrent-operations (default 1024)\n"
                "  --repeat R       runs of each variant, alternating; best is reported (default 3)\n"
-               "  --threads T      pipeline scheduler threads (default 0: CAF's own default,\n"
-               "                   which is max(cores, 4))\n"
+               "  --threads T      pipeline scheduler threads (default 0: one per core,\n"
+               "                   as sinfer run)\n"
                "  --only V         run one variant only, for profiling (no check, no ratio)\n",
                argv0);
 }

@@ -352,6 +352,18 @@ TEST_CASE("sim: load.parallelism comes before set and compare; a job's own profi
     "stages": ["m"], "sink": {"type": "stdout"}}})", "s.json", scenarios_dir, models);
   REQUIRE(piped.errors.size() == 1);
   CHECK(piped.errors[0].find("s.json: job: a stdin source cannot be simulated") == 0);
+  // Checkpoints are not simulated: refused with the scenario (exit 2), not
+  // a job that starts and fails.
+  auto checkpointed = parse_scenario(R"({"job": {"source": {"type": "generator", "count": 10}, "models": {"m": {"model": "noop"}}, "stages": ["m"],
+    "sink": {"type": "jsonl", "path": "/tmp/never-out"}, "checkpoint": {"dir": "/tmp/never"}}})", "s.json", scenarios_dir, models);
+  REQUIRE(checkpointed.errors.size() == 1);
+  CHECK(checkpointed.errors[0].find("s.json: job: ") == 0);
+  CHECK(checkpointed.errors[0].find("checkpoints are not simulated") != std::string::npos);
+  auto unset = parse_scenario(R"({"job": {"source": {"type": "generator", "count": 10}, "models": {"m": {"model": "noop"}}, "stages": ["m"],
+    "sink": {"type": "jsonl", "path": "/tmp/never-out"}, "checkpoint": {"dir": "/tmp/never"}}, "set": {"checkpoint": null}})",
+                              "s.json", scenarios_dir, models);
+  CHECK(unset.errors.empty());
+  CHECK(unset.scenario);
 }
 
 TEST_CASE("sim: a job that cannot drain stops at the drain limit; what it held and never read is lost") {
