@@ -330,7 +330,8 @@ void pump(batcher_pointer self) {
       // waiting gained nothing measurable (fixed k 0.904-0.945 with it,
       // 0.908-0.928 without), and the finish-time score, which counts no
       // calls below the server's slots, split two idle endpoints of the
-      // same speed by noise (the demo: 246 : 756 calls, against 463 : 539).
+      // same speed by noise (the demo: 246 : 756 calls, against 463 : 539;
+      // that was before router::beats' tie, not tried with fixed since).
       // There the router picks among the endpoints holding or owing a slot
       // by (calls + probe queue + 1) x latency. In both, an endpoint's
       // failures count against it only below its breaker's failure rate, or

@@ -236,6 +236,73 @@ TEST_CASE("routing: load-aware waits for a faster endpoint rather than queue at 
   CHECK(router::score(plain, 5) == doctest::Approx(16.0));
 }
 
+TEST_CASE("routing: by finish time, scores within 10% are a tie won by the endpoint with more of its slots free") {
+  // Idle or nearly: calls below the server's 4 slots cost nothing by
+  // finish time, so only latency noise told these apart before.
+  auto ep = [](uint32_t in_flight, double unqueued_ms) {
+    endpoint_view v;
+    v.limit = UINT32_MAX;
+    v.in_flight = in_flight;
+    v.servers = 4;
+    v.unqueued_ms = unqueued_ms;
+    v.latency_ms = 99;
+    return v;
+  };
+  struct row {
+    const char* what;
+    endpoint_view a, b;
+    int pick; // -1: either, by the draw
+  };
+  const std::vector<row> rows{
+    {"5% apart, b emptier", ep(2, 10), ep(0, 10.5), 1},
+    {"5% apart, a emptier", ep(0, 10.5), ep(2, 10), 0},
+    {"9% apart is still a tie", ep(1, 10), ep(0, 10.9), 1},
+    {"20% apart: the sooner answer", ep(2, 10), ep(0, 12), 0},
+    {"a tie on both: the draw", ep(1, 10), ep(1, 10.4), -1},
+    // Beyond the slots the calls count in the score already: 5 calls
+    // ahead at a (12 x 6 / 4 = 18) against 2 at b (18.5): no tie, the
+    // sooner answer, though b has more slots free.
+    {"a beyond its slots", ep(5, 12), ep(2, 18.5), 0},
+    // At the slots (3 calls and this batch: 4 of 4) it is still a tie.
+    {"a at its slots", ep(3, 10), ep(0, 10.5), 1},
+  };
+  for (auto& r : rows) {
+    CAPTURE(r.what);
+    int picks[2] = {0, 0};
+    for (uint64_t seed = 1; seed <= 40; ++seed) {
+      router rt{routing_strategy::load_aware, seed};
+      auto p = rt.pick({r.a, r.b});
+      REQUIRE((p == 0 || p == 1));
+      ++picks[p];
+    }
+    if (r.pick >= 0) {
+      CHECK(picks[r.pick] == 40);
+    } else {
+      CHECK(picks[0] >= 10);
+      CHECK(picks[1] >= 10);
+    }
+  }
+  // Different failure shares are no tie: routing steers around failures
+  // below the breaker's rate, and a fast-failing endpoint has the fewest
+  // calls in flight (10 / 0.95 = 10.5 against 10).
+  auto failing = ep(0, 10);
+  failing.failure_rate = 0.05;
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    router rt{routing_strategy::load_aware, seed};
+    CHECK(rt.pick({failing, ep(2, 10)}) == 1);
+  }
+  // The slot holders' score ((calls + 1) x latency; servers and latency
+  // without queueing unknown) has no tie: the lower one, 10 against 10.5.
+  endpoint_view held_a, held_b;
+  held_a.limit = held_b.limit = UINT32_MAX;
+  held_a.latency_ms = 10;
+  held_b.latency_ms = 10.5;
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    router rt{routing_strategy::load_aware, seed};
+    CHECK(rt.pick({held_a, held_b}) == 0);
+  }
+}
+
 TEST_CASE("routing: failures count against an endpoint unless its breaker is about to rule on them") {
   // The breaker opens at 50% failures over at least 10 calls. `share`: the
   // endpoint's recent failures, rate limiting included; `breaker`: those
