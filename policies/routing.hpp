@@ -318,10 +318,7 @@ public:
     if (e.unqueued_ms > 0)
       latency = e.latency_ms > 0 ? std::min(e.unqueued_ms, e.latency_ms) : e.unqueued_ms;
     double failing = e.failure_rate > 0 ? (e.failure_rate < 0.99 ? e.failure_rate : 0.99) : 0.0;
-    double ahead = e.slot ? 1.0 : static_cast<double>(std::max<uint32_t>(1, batches));
-    double calls = calls_ahead(e) + ahead;
-    double servers = e.servers > 1 ? e.servers : 1.0;
-    return latency * std::max(1.0, calls / servers) / (1.0 - failing);
+    return latency * std::max(1.0, taken_share(e, batches)) / (1.0 - failing);
   }
 
 private:

@@ -377,9 +377,8 @@ scenario_result parse_scenario(std::string_view json, const std::string& file, c
       log.add(load_source ? "set" : "job", "a stdin source cannot be simulated (it reads on a thread of its own); "
                                           "give a load (\"load\": {\"profile\": [...]})");
     if (sv.job.checkpoint.enabled())
-      log.add(variants[v].second != "{}" || job_set != "{}" ? "set" : "job",
-              where + " has \"checkpoint\": checkpoints are not simulated; remove it, or add "
-                      "\"set\": {\"checkpoint\": null}");
+      log.add("job", where + " has \"checkpoint\": checkpoints are not simulated; remove it, or add "
+                            "\"set\": {\"checkpoint\": null}");
     // How long the load lasts: the profile, or count / rate; 0 (a file, or a
     // generator without pacing) when the input ends as fast as credit allows.
     std::chrono::nanoseconds length{0};
