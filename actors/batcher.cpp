@@ -338,7 +338,6 @@ void pump(batcher_pointer self) {
       // once its breaker's window shows that rate
       // (router::counted_failure_rate): an endpoint failing at the
       // breaker's rate must get the calls its breaker needs to open.
-      bool finish_time = st.finish_time;
       std::vector<endpoint_view> views(n);
       bool probe_held = false;
       for (uint32_t i = 0; i < n; ++i) {
@@ -346,27 +345,27 @@ void pump(batcher_pointer self) {
         bool pending = l.held == 0 && l.asked && st.load_reports;
         // Waiting is only for an endpoint that want_slots will ask: one
         // that some queued record does not avoid.
-        bool waitable = finish_time && l.held == 0 && !pending && st.load_reports && l.reported && !l.load.paused
+        bool waitable = st.finish_time && l.held == 0 && !pending && st.load_reports && l.reported && !l.load.paused
                         && std::any_of(st.queue.begin(), st.queue.end(),
                                        [&](const queued_item& q) { return q.item.avoid != static_cast<int32_t>(i); });
         views[i].allowed = l.allowed() && (l.held > 0 || pending || waitable);
         // An answer on the way (or one a want would get) is a slot unless
         // the last report left no room: then it is most likely none.
-        bool room = !finish_time || !l.reported || l.others + l.outstanding < l.load.limit;
+        bool room = !st.finish_time || !l.reported || l.others + l.outstanding < l.load.limit;
         views[i].slot = l.held > 0 || ((pending || waitable) && room);
         views[i].limit = UINT32_MAX;
         if (l.reported) {
           // The others' calls (finish_time: not their unused slots, which
           // carry no work) or slots as last reported, plus this batcher's
           // calls there now (the slot this batch takes is the score's + 1).
-          views[i].in_flight = (finish_time ? l.others_calls : l.others) + l.outstanding;
+          views[i].in_flight = (st.finish_time ? l.others_calls : l.others) + l.outstanding;
           views[i].queue_depth = l.load.queue_depth;
           views[i].latency_ms = l.load.latency_ms > 0 ? l.load.latency_ms : l.latency_ms;
           auto window = l.reported_outcomes->at(self->clock().now());
           views[i].failure_rate =
             router::counted_failure_rate(l.load.failure_rate, l.load.breaker_failure_rate, st.breaker_rate, window.calls,
                                          window.failures, st.cfg.model->subtask_breaker.minimum_calls);
-          if (finish_time) {
+          if (st.finish_time) {
             views[i].servers = l.load.servers;
             views[i].unqueued_ms = l.load.unqueued_ms;
           }
@@ -476,8 +475,8 @@ batcher_actor::behavior_type batcher_behavior(batcher_pointer self, batcher_sett
   if (st.cfg.model->job_breaker_enabled)
     st.breaker_rate = std::min(st.breaker_rate, st.cfg.model->job_breaker.failure_rate);
   st.routes = std::make_unique<router>(st.cfg.model->routing, st.cfg.routing_seed);
-  st.load_reports = st.cfg.model->routing == routing_strategy::load_aware && st.cfg.endpoints.size() > 1;
-  st.finish_time = st.load_reports && st.cfg.model->limiter == limiter_kind::gradient;
+  st.load_reports = st.cfg.model->reports_load();
+  st.finish_time = st.cfg.model->routes_by_finish_time();
   for (uint32_t i = 0; i < st.cfg.breakers.size(); ++i)
     self->send(st.cfg.breakers[i], subscribe_atom::value, caf::actor_cast<gate_listener>(self), i);
   return {

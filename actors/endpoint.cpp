@@ -35,7 +35,7 @@ struct endpoint_state {
   /// yet used by a call (returned when it dies: a restarted batcher must
   /// not leak slots), and its handle and index for this endpoint, to tell
   /// it the load when a call ends while it holds unused slots
-  /// (`tells_holders`).
+  /// (`endpoint_settings::tells_holders`).
   struct listener_entry {
     uint32_t granted = 0;
     slot_listener handle;
@@ -114,13 +114,6 @@ double faded(const endpoint_state& st, double share, caf::actor_clock::time_poin
     return 0.0;
   auto idle = std::chrono::duration<double>(now - st.failure_at).count();
   return idle > 0 ? share * std::exp2(-idle) : share;
-}
-
-/// Batchers may hold slots here unused while they wait for a faster
-/// endpoint (load reports under the gradient limiter: actors/batcher.cpp),
-/// so a call's end is told to them.
-bool tells_holders(const endpoint_state& st) {
-  return st.cfg.load_reports && st.cfg.limiter.kind == limiter_kind::gradient;
 }
 
 /// The endpoint's load now, for its slot messages (`grant` sets each
@@ -299,7 +292,7 @@ void finish(endpoint_pointer self, uint64_t id, call_result res) {
   // slots before the grant below (a batcher granted one now hears the load
   // with it).
   std::vector<std::pair<slot_listener, uint32_t>> holders;
-  if (tells_holders(st))
+  if (st.cfg.tells_holders)
     for (auto& [addr, l] : st.listeners)
       if (l.granted > 0)
         holders.emplace_back(l.handle, l.index);

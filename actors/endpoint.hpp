@@ -87,6 +87,10 @@ struct endpoint_settings {
   /// Answer a want that must queue at once with a 0-slot load report (set
   /// when batchers choose between several endpoints by load).
   bool load_reports = false;
+  /// Send the load to batchers holding unused slots here whenever a call
+  /// ends (they may be waiting for a faster endpoint):
+  /// model_config::routes_by_finish_time.
+  bool tells_holders = false;
   std::shared_ptr<endpoint_counters> counters;
 };
 

@@ -177,7 +177,8 @@ void start(supervisor_pointer self) {
         es.probe_metrics = m.probe.metrics;
         es.probe_metrics.model = m.probe.model_label_value.value_or(m.model);
         es.probe_health = m.probe.health;
-        es.load_reports = m.routing == routing_strategy::load_aware && m.endpoints.size() > 1;
+        es.load_reports = m.reports_load();
+        es.tells_holders = m.routes_by_finish_time();
         // Pacing is off where batchers choose between endpoints by load: a
         // held want answers "no slot now", and the batch goes to a slower
         // endpoint (routing bench, 3 runs each: 0.88-0.91 of capacity paced

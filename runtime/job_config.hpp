@@ -211,6 +211,20 @@ struct model_config {
   /// `concurrency.pacing`: space call starts at partial load by latency /
   /// unqueued concurrency (policies/call_pacing.hpp). Default true.
   bool concurrency_pacing = true;
+
+  /// Batchers choose between endpoints by load, and endpoints answer every
+  /// want at once with theirs: load-aware routing over several endpoints.
+  bool reports_load() const noexcept {
+    return routing == routing_strategy::load_aware && endpoints.size() > 1;
+  }
+  /// Load-aware routing by finish time, where a batch may wait for a slot at
+  /// a faster endpoint and endpoints tell the batchers holding unused slots
+  /// when a call ends: under the gradient limiter only (actors/batcher.cpp,
+  /// pump, says why).
+  bool routes_by_finish_time() const noexcept {
+    return reports_load() && limiter == limiter_kind::gradient;
+  }
+
   /// in-process only: simulated service time of a call of b records,
   /// latency + b * latency-per-record (defaults 0: none).
   std::chrono::nanoseconds latency{0};

@@ -96,7 +96,8 @@ TEST_CASE("endpoint: with load reports, a call's end tells the listeners holding
     auto es = test::answering_endpoint(2, std::chrono::milliseconds{8});
     es.load_reports = reports;
     // Batchers wait for a faster endpoint only under the gradient limiter
-    // (actors/batcher.cpp): only then are holders told.
+    // (model_config::routes_by_finish_time): only then are holders told.
+    es.tells_holders = reports;
     es.limiter.kind = limiter_kind::gradient;
     es.limiter.min = 2;
     es.limiter.initial = 2;
